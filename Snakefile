@@ -1,0 +1,42 @@
+# SpecViT paper reproduction: entry point of the Snakemake workflow.
+#
+#   snakemake -n                                    what would run (and why) for the default config
+#   snakemake --cores 8                             build everything the config asks for
+#   snakemake --cores 8 --configfile config/paper.yaml   the same at paper scale
+#
+# All paths below are relative to the working directory (default: here; see --directory),
+# except the workflow's own files, which are resolved relative to this Snakefile.
+
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The default config, found from this Snakefile so that --directory works; any
+# --configfile / --config given on the command line is merged over it.
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
+
+
+include: "workflow/rules/common.smk"
+
+
+# The schema is the single source of truth for keys, types and defaults.
+# check_config() only turns its errors into short messages naming the key path.
+check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.schema.yaml")
+validate(config, "config/schema/config.schema.yaml")
+check_consistency(config)
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/calibration.smk"
+
+
+localrules:
+    all,
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,134 @@
+"""The Snakemake workflow end to end on config/smoke.yaml, run from a temporary working
+directory (--directory) so nothing is written into the checkout."""
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+SMOKE = REPO / "config" / "smoke.yaml"
+SPLITS = ("train", "val", "test")
+SMOKE_N = {"train": 600, "val": 200, "test": 200}
+SUBSETS = (200, 400, 600)
+
+# The foundation stage's targets (later stages add theirs).
+DATA_TARGETS = ([f"results/data/{s}.h5" for s in SPLITS]
+                + [f"results/data/{s}.summary.json" for s in SPLITS]
+                + [f"results/data/subsets/N{n}.npy" for n in SUBSETS])
+CALIBRATION_TARGETS = ["results/calibration/ceiling_vs_paper.csv", "results/calibration/snr_vs_mag.csv",
+                       "results/figures/spectra_examples.pdf", "results/figures/spectra_examples.png"]
+
+
+def job_counts(output):
+    """{rule: count} from the 'Job stats' table of a dry run."""
+    table = output.split("Job stats:", 1)[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+def test_lint_is_clean(tmp_path):
+    for cfg in ("config.yaml", "paper.yaml", "smoke.yaml"):
+        r = run_snakemake(tmp_path, "--lint", "--configfile", REPO / "config" / cfg)
+        assert r.returncode == 0, r.stdout
+        assert "Lints for" not in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("cfg", ["config.yaml", "paper.yaml", "smoke.yaml"])
+def test_dry_run(tmp_path, cfg):
+    r = run_snakemake(tmp_path, "-n", "--configfile", REPO / "config" / cfg)
+    assert r.returncode == 0, r.stdout
+    assert job_counts(r.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1,
+                                    "calibration": 1, "spectra_examples": 1, "all": 1}
+    subsets = yaml.safe_load((REPO / "config" / cfg).read_text())["data"]["subsets"]
+    for n in subsets:
+        assert f"results/data/subsets/N{n}.npy" in r.stdout
+
+
+def test_dry_run_without_configfile_uses_default_config(tmp_path):
+    """`configfile:` is found relative to the Snakefile, not the working directory."""
+    r = run_snakemake(tmp_path, "-n")
+    assert r.returncode == 0, r.stdout
+    assert "results/data/subsets/N50000.npy" in r.stdout
+
+
+def user_files(tmp_path):
+    from specvit.data import write_split
+
+    files = {}
+    for i, split in enumerate(SPLITS):
+        rng = np.random.default_rng(i)
+        n, p = (120, 40, 40)[i], 16
+        files[split] = tmp_path / "user" / f"my_{split}.h5"
+        files[split].parent.mkdir(exist_ok=True)
+        write_split(files[split], np.linspace(4000.0, 5000.0, p),
+                    rng.uniform(0.5, 1.0, (n, p)).astype(np.float32),
+                    np.full((n, p), 0.05, np.float32),
+                    {"logg": rng.uniform(1, 5, n).astype(np.float32)}, {"source": "hdf5"})
+    return files
+
+
+def test_user_hdf5_files_are_read_in_place(tmp_path):
+    """source: hdf5 -> no simulation; validation and subsets read the user's files, never copy them."""
+    files = user_files(tmp_path)
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"source": "hdf5", **{k: str(v) for k, v in files.items()},
+                                            "subsets": [50, 120]}}))
+    work = tmp_path / "work"
+    work.mkdir()
+    targets = [f"results/data/{s}.summary.json" for s in SPLITS] + ["results/data/subsets/N120.npy"]
+    dry = run_snakemake(work, "-n", "--configfile", cfg)
+    assert dry.returncode == 0, dry.stdout
+    assert "simulate_split" not in job_counts(dry.stdout)
+    r = run_snakemake(work, *targets, "--cores", "2", "--configfile", cfg)  # targets first: --configfile takes several values
+    assert r.returncode == 0, r.stdout
+    assert not list((work / "results" / "data").glob("*.h5"))
+    for split in SPLITS:
+        summary = json.loads((work / f"results/data/{split}.summary.json").read_text())
+        assert summary["n"] == {"train": 120, "val": 40, "test": 40}[split]
+        assert summary["label_names"] == ["logg"]
+    small, large = (np.load(work / f"results/data/subsets/N{n}.npy") for n in (50, 120))
+    assert set(small) <= set(large) and len(large) == 120
+
+
+def test_smoke_run(tmp_path):
+    """The whole foundation stage on the smoke config; afterwards nothing is stale."""
+    targets = DATA_TARGETS + CALIBRATION_TARGETS
+    r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=300)
+    assert r.returncode == 0, r.stdout
+    for t in targets:
+        assert (tmp_path / t).stat().st_size > 0, t
+
+    for split in SPLITS:
+        summary = json.loads((tmp_path / f"results/data/{split}.summary.json").read_text())
+        assert summary["n"] == SMOKE_N[split]
+        assert "logg" in summary["label_names"]
+
+    idx = [set(np.load(tmp_path / f"results/data/subsets/N{n}.npy").tolist()) for n in SUBSETS]
+    assert [len(s) for s in idx] == list(SUBSETS)
+    assert idx[0] <= idx[1] <= idx[2]
+
+    assert len(pd.read_csv(tmp_path / "results/calibration/snr_vs_mag.csv")) > 0
+    assert len(pd.read_csv(tmp_path / "results/calibration/ceiling_vs_paper.csv")) > 0
+
+    for rule_log in ("data/simulate_train", "data/validate_test", "data/subsets", "calibration/calibration",
+                     "figures/spectra_examples"):
+        assert (tmp_path / f"results/logs/{rule_log}.log").exists(), rule_log
+
+    again = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout, again.stdout
+
+    # a changed parameter makes exactly the outputs that use it stale
+    stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, "--config", "seed=43")
+    assert stale.returncode == 0, stale.stdout
+    assert job_counts(stale.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1, "calibration": 1}
+    assert "Params have changed" in stale.stdout
+    summary = run_snakemake(tmp_path, "--summary", "--configfile", SMOKE, "--config", "seed=43")
+    status = {row.split("\t")[0]: row.split("\t")[4] for row in summary.stdout.splitlines() if "\t" in row}
+    assert status["results/data/train.h5"] == "params changed"
+    assert status["results/calibration/snr_vs_mag.csv"] == "params changed"
+    assert status["results/figures/spectra_examples.pdf"] == "ok"

@@ -1,0 +1,234 @@
+# Helpers shared by all the .smk files: config checks, paths, seeds, targets.
+# Rules stay pure wiring; everything that needs a decision lives here.
+
+import copy
+import os
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+
+
+SPLITS = ("train", "val", "test")
+
+# Every random stream is derived from the master seed `config["seed"]` with a
+# fixed offset, so changing the master seed changes all of them together and
+# no two streams share a seed.
+SEED_OFFSETS = {
+    "train": 0,
+    "val": 1,
+    "test": 2,
+    "subsets": 3,
+    "calibration": 4,
+}
+
+# The conda environments install the package of THIS checkout (envs/*.post-deploy.sh
+# read it; snakemake creates the envs from copies under .snakemake/conda/, so the env
+# files cannot locate the repository themselves).
+os.environ.update(SPECVIT_REPO=str(Path(workflow.basedir).resolve()))
+
+
+wildcard_constraints:
+    split="|".join(SPLITS),
+
+
+# ---------------------------------------------------------------- config checks
+
+
+def _key(path):
+    """'data.labels.logg.min' / 'data.subsets[2]' from a jsonschema path."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<config>"
+
+
+def _deref(schema, ref):
+    """Resolve a local '#/$defs/...' reference (the only kind the schema uses)."""
+    node = schema
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+_INSTANCE_HOPS = ("properties", "additionalProperties", "items", "prefixItems")
+
+
+def _condition(schema, err):
+    """' (because data.source is 'hdf5')' for an error raised inside a `then:` branch."""
+    sp = list(err.schema_path)
+    if "then" not in sp:
+        return ""
+    cut = len(sp) - 1 - sp[::-1].index("then")
+    node = schema
+    for p in sp[:cut] + [None]:  # jsonschema leaves '$ref' hops out of schema_path
+        while "$ref" in node and (p not in node if p is not None else "if" not in node):
+            node = _deref(schema, node["$ref"])
+        if p is not None:
+            node = node[p]
+    # instance path of the object that carries the if/then
+    hops = sum(1 for p in sp[cut + 1 : -1] if p in _INSTANCE_HOPS)
+    base = list(err.absolute_path)[: len(err.absolute_path) - hops]
+    conds = [
+        f"{_key(base + [k])} is {v['const']!r}"
+        for k, v in node.get("if", {}).get("properties", {}).items()
+        if "const" in v
+    ]
+    return f" (because {' and '.join(conds)})" if conds else ""
+
+
+_JSON_TYPES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "array": "a list",
+    "object": "a mapping",
+    "boolean": "true/false",
+    "null": "null",
+}
+
+
+def _describe(err, schema):
+    path = list(err.absolute_path)
+    key = _key(path)
+    v = err.validator
+    if v == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        return [
+            f"config key '{_key(path + [k])}' is not allowed (allowed: {', '.join(allowed)})"
+            for k in extra
+        ]
+    if v == "required":
+        missing = [k for k in err.validator_value if k not in err.instance]
+        return [
+            f"config key '{_key(path + [k])}' is required{_condition(schema, err)}"
+            for k in missing
+        ]
+    if v == "type" and err.instance is None and "then" in err.schema_path:
+        return [f"config key '{key}' must be set{_condition(schema, err)}"]
+    if v == "type":
+        types = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        want = " or ".join(_JSON_TYPES.get(t, t) for t in types)
+        hint = ""
+        if isinstance(err.instance, str) and len(path) > 1:
+            hint = " [snakemake passes values nested in --config as strings; use --configfile]"
+        return [
+            f"config key '{key}' must be {want}, got {err.instance!r} "
+            f"({type(err.instance).__name__}){_condition(schema, err)}{hint}"
+        ]
+    if v == "enum":
+        return [f"config key '{key}' must be one of {err.validator_value}, got {err.instance!r}"]
+    return [f"config key '{key}' is invalid: {err.message}"]
+
+
+def check_config(cfg, schema_path):
+    """Validate `cfg` against the schema (the source of truth) and raise ONE
+    ValueError that names every offending key by its full path, e.g.
+    "config key 'data.n_tset' is not allowed (allowed: ...)".
+
+    Runs before snakemake.utils.validate only to give short messages; the
+    schema itself is not duplicated here."""
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(copy.deepcopy(cfg)), key=lambda e: [str(p) for p in e.absolute_path])
+    msgs = []
+    for err in errors:
+        for m in _describe(err, schema):
+            if m not in msgs:
+                msgs.append(m)
+    if msgs:
+        msgs.sort(key=lambda m: m.split("'")[1])
+        raise ValueError(
+            "invalid config (schema: config/schema/config.schema.yaml):\n  - " + "\n  - ".join(msgs)
+        )
+
+
+def check_consistency(cfg):
+    """Cross-key checks that a JSON schema cannot express (run after defaults are filled)."""
+    msgs = []
+    data = cfg["data"]
+    for k in ("train_mags", "test_mags"):
+        lo, hi = data[k]
+        if lo > hi:
+            msgs.append(f"config key 'data.{k}' must be [bright, faint] with bright <= faint, got {data[k]}")
+    for name, prior in (data["labels"] or {}).items():
+        if "min" in prior and "max" in prior and not prior["min"] < prior["max"]:
+            msgs.append(
+                f"config key 'data.labels.{name}' needs min < max, got min={prior['min']}, max={prior['max']}"
+            )
+    if data["source"] == "synthetic" and max(data["subsets"]) > data["n_train_pool"]:
+        msgs.append(
+            f"config key 'data.subsets' has N={max(data['subsets'])} larger than "
+            f"'data.n_train_pool'={data['n_train_pool']}"
+        )
+    if data["source"] == "hdf5":
+        for split in SPLITS:
+            if not Path(data[split]).is_file():
+                msgs.append(f"config key 'data.{split}': file {data[split]!r} does not exist")
+    if msgs:
+        raise ValueError("invalid config:\n  - " + "\n  - ".join(msgs))
+
+
+# ---------------------------------------------------------------- paths, seeds
+
+
+def is_synthetic():
+    return config["data"]["source"] == "synthetic"
+
+
+def data_path(split):
+    """The HDF5 file of a split: generated under results/data for source
+    'synthetic', the user's own file (read in place, never copied) for 'hdf5'."""
+    if is_synthetic():
+        return f"results/data/{split}.h5"
+    return config["data"][split]
+
+
+def split_seed(split):
+    return config["seed"] + SEED_OFFSETS[split]
+
+
+def stream_seed(name):
+    return config["seed"] + SEED_OFFSETS[name]
+
+
+def split_size(split):
+    return {
+        "train": config["data"]["n_train_pool"],
+        "val": config["data"]["n_val"],
+        "test": config["data"]["n_test"],
+    }[split]
+
+
+def split_mags(split):
+    return config["data"]["test_mags" if split == "test" else "train_mags"]
+
+
+def subset_paths():
+    return [f"results/data/subsets/N{n}.npy" for n in sorted(config["data"]["subsets"])]
+
+
+# ---------------------------------------------------------------- targets
+
+
+def data_targets():
+    out = [f"results/data/{s}.summary.json" for s in SPLITS]
+    if is_synthetic():
+        out += [data_path(s) for s in SPLITS]
+    return out + subset_paths()
+
+
+def calibration_targets():
+    return [
+        "results/calibration/ceiling_vs_paper.csv",
+        "results/calibration/snr_vs_mag.csv",
+        "results/figures/spectra_examples.pdf",
+        "results/figures/spectra_examples.png",
+    ]
+
+
+def all_targets():
+    """Everything `rule all` builds; later stages append their own lists here."""
+    return data_targets() + calibration_targets()
