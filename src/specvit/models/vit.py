@@ -1,0 +1,469 @@
+"""SpecViT: a compact 1D Vision Transformer for spectra, configured by one small dataclass.
+
+flux [B, P] --pad--> [B, L] --tokenizer--> [B, T, D] (+ PE) (+ CLS) --blocks--> pool --> head [B, K or 2K]
+
+Variants (the paper's ablations):
+
+* tokenizer ``C1D``: ``Conv1d(1, D, kernel=patch, stride=stride)``; ``SW``: sliding windows
+  (``unfold(patch, stride)``) + ``Linear(patch, D)``. With stride == patch both are the same
+  linear map of non-overlapping patches and start from the same explicit initialisation
+  (see ``SpecViT._init_weights``), so an ablation compares the tokenizers, not their inits.
+* pos_encoding ``none`` | ``learned`` (parameter [T(+1), D], std 0.02) | ``sinusoidal`` (of the
+  token index) | ``pipe`` (sinusoidal of each token's central wavelength, physics-informed) |
+  ``rope`` (rotary, applied to q and k inside attention).
+* pooling ``cls`` (a learned CLS token) | ``mean`` (mean over the patch tokens, no CLS token).
+* head: ``len(labels)`` outputs, or 2x with ``predict_sigma`` (means, then log-variances).
+
+Blocks are pre-norm: ``x + attn(LN(x))``, ``x + mlp(LN(x))``; attention uses a fused qkv Linear
+and ``F.scaled_dot_product_attention``. On CPU the attention call itself always runs in fp32,
+even under bf16 autocast: the CPU flash-attention backward in bf16 is ~9x slower than in fp32
+for small head dims (see DESIGN.md, "Performance facts"). On CUDA it runs in the autocast dtype.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TOKENIZERS = ("C1D", "SW")
+POS_ENCODINGS = ("none", "learned", "sinusoidal", "pipe", "rope")
+POOLINGS = ("cls", "mean")
+
+# Architectures; n_pixels, labels, predict_sigma and dropout come from the run.
+PRESETS: dict[str, dict] = {
+    # the paper's model: patch 16 -> 256 tokens at 4096 px, ~4.8M parameters
+    "p16_h256_L6": dict(tokenizer="C1D", patch=16, dim=256, depth=6, heads=8, mlp_dim=1024,
+                        pos_encoding="learned", pooling="cls"),
+    # middle ground: patch 32 -> 128 tokens at 4096 px, ~0.14M parameters
+    "small": dict(tokenizer="C1D", patch=32, dim=64, depth=4, heads=4, mlp_dim=128,
+                  pos_encoding="learned", pooling="cls"),
+    # CPU default: patch 64 -> 64 tokens at 4096 px, ~21k parameters
+    "tiny": dict(tokenizer="C1D", patch=64, dim=32, depth=2, heads=2, mlp_dim=64,
+                 pos_encoding="learned", pooling="cls"),
+}
+
+
+def _check_choice(field: str, value, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"ViTConfig.{field}={value!r} is not one of {', '.join(map(repr, allowed))}")
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """Architecture of a SpecViT. ``n_pixels`` comes from the data (never assumed 4096).
+
+    ``stride=None`` means ``stride = patch`` (non-overlapping tokens); use ``cfg.step`` for the
+    resolved value. A pixel count not covered exactly by the windows is right-padded with the edge
+    value up to ``padded_length`` (see ``SpecViT.pad``). Change a field with
+    ``dataclasses.replace(cfg, ...)``, which validates again.
+    """
+
+    n_pixels: int
+    tokenizer: str = "C1D"
+    patch: int = 16
+    stride: int | None = None
+    dim: int = 256
+    depth: int = 6
+    heads: int = 8
+    mlp_dim: int = 1024
+    pos_encoding: str = "learned"
+    pooling: str = "cls"
+    labels: tuple[str, ...] = ("logg",)
+    predict_sigma: bool = False
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if isinstance(self.labels, str):
+            object.__setattr__(self, "labels", (self.labels,))
+        object.__setattr__(self, "labels", tuple(self.labels))
+        _check_choice("tokenizer", self.tokenizer, TOKENIZERS)
+        _check_choice("pos_encoding", self.pos_encoding, POS_ENCODINGS)
+        _check_choice("pooling", self.pooling, POOLINGS)
+        for name in ("n_pixels", "patch", "dim", "depth", "heads", "mlp_dim"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"ViTConfig.{name}={v!r} must be an integer >= 1")
+        if self.stride is not None and not (isinstance(self.stride, (int, np.integer))
+                                            and 1 <= self.stride <= self.patch):
+            raise ValueError(f"ViTConfig.stride={self.stride!r} must be None or an integer with "
+                             f"1 <= stride <= patch={self.patch}")
+        if self.dim % self.heads:
+            raise ValueError(f"ViTConfig.dim={self.dim} must be divisible by heads={self.heads}")
+        if self.pos_encoding == "rope" and self.head_dim % 2:
+            raise ValueError(f"ViTConfig.pos_encoding='rope' needs an even head dim, "
+                             f"got dim/heads = {self.dim}/{self.heads} = {self.head_dim}")
+        if not self.labels or len(set(self.labels)) != len(self.labels) \
+                or not all(isinstance(s, str) and s for s in self.labels):
+            raise ValueError(f"ViTConfig.labels={self.labels!r} must be non-empty, unique label names")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ViTConfig.dropout={self.dropout!r} must be in [0, 1)")
+
+    # --- derived sizes -------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        """The resolved stride: ``stride`` or, when None, ``patch``."""
+        return self.patch if self.stride is None else int(self.stride)
+
+    @property
+    def padded_length(self) -> int:
+        """Smallest L >= n_pixels (and >= patch) with (L - patch) % step == 0."""
+        extra = max(self.n_pixels - self.patch, 0)
+        return self.patch + math.ceil(extra / self.step) * self.step
+
+    @property
+    def n_pad(self) -> int:
+        """Edge-replicated pixels appended on the right."""
+        return self.padded_length - self.n_pixels
+
+    @property
+    def n_tokens(self) -> int:
+        """Patch tokens: (L - patch) // step + 1."""
+        return (self.padded_length - self.patch) // self.step + 1
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens the transformer sees: patch tokens plus the CLS token with ``cls`` pooling."""
+        return self.n_tokens + (self.pooling == "cls")
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.labels) * (2 if self.predict_sigma else 1)
+
+    # --- (de)serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain dict (labels as a list), safe for YAML/JSON."""
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ViTConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ViTConfig field(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    @classmethod
+    def from_preset(cls, name: str, n_pixels: int, **overrides) -> "ViTConfig":
+        """``PRESETS[name]`` at ``n_pixels``, with any field overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown ViT preset {name!r}; known presets: {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], "n_pixels": n_pixels, **overrides})
+
+    def replace(self, **changes) -> "ViTConfig":
+        return replace(self, **changes)
+
+
+# --- positional encodings ------------------------------------------------------------------------
+
+def sinusoidal_features(x: np.ndarray, dim: int, min_period: float, max_period: float) -> np.ndarray:
+    """[len(x), dim] features [sin(2 pi x / p_k), cos(2 pi x / p_k)] for dim//2 periods p_k spaced
+    geometrically from ``min_period`` to ``max_period`` (float64; an odd last channel is 0)."""
+    n = dim // 2
+    periods = np.geomspace(min_period, max_period, n) if n > 1 else np.array([max_period])
+    ang = 2.0 * np.pi * np.asarray(x, dtype=np.float64)[:, None] / periods[None, :]
+    out = np.zeros((ang.shape[0], dim))
+    out[:, :n], out[:, n:2 * n] = np.sin(ang), np.cos(ang)
+    return out
+
+
+def sinusoidal_index_encoding(n_tokens: int, dim: int, base: float = 10000.0) -> torch.Tensor:
+    """The Transformer's encoding of the token index t = 0..n-1, float32 [n_tokens, dim]: angular
+    frequencies base^(-2i/dim), i.e. periods from 2 pi to ~2 pi base tokens."""
+    n = max(dim // 2, 1)
+    max_period = 2.0 * np.pi * base ** (2.0 * (n - 1) / dim)
+    feats = sinusoidal_features(np.arange(n_tokens), dim, 2.0 * np.pi, max_period)
+    return torch.as_tensor(feats, dtype=torch.float32)
+
+
+def padded_wave(wave: np.ndarray, cfg: ViTConfig) -> np.ndarray:
+    """The wavelength grid extended over the padded tail by linear extrapolation of the last step."""
+    wave = np.asarray(wave, dtype=np.float64)
+    if wave.shape != (cfg.n_pixels,):
+        raise ValueError(f"wave has shape {wave.shape}, expected ({cfg.n_pixels},) = (n_pixels,)")
+    if cfg.n_pad == 0:
+        return wave
+    if wave.size < 2:
+        raise ValueError("extrapolating the wave grid over the padding needs >= 2 pixels")
+    step = wave[-1] - wave[-2]
+    return np.concatenate([wave, wave[-1] + step * np.arange(1, cfg.n_pad + 1)])
+
+
+def token_wavelengths(wave: np.ndarray, cfg: ViTConfig) -> np.ndarray:
+    """Central wavelength of each patch token [n_tokens]: the mean wavelength of its window on the
+    padded grid (see ``padded_wave``)."""
+    w = padded_wave(wave, cfg)
+    windows = np.lib.stride_tricks.sliding_window_view(w, cfg.patch)[::cfg.step]
+    return windows.mean(axis=1)
+
+
+def pipe_encoding(wave: np.ndarray, cfg: ViTConfig) -> torch.Tensor:
+    """PIPE (physics-informed positional embedding) [n_tokens, dim], float32: sinusoidal features
+    of each token's central wavelength (absolute, in the units of ``wave``, computed in float64).
+    Periods are geometric from the Nyquist period of the token grid (2 x the median token spacing;
+    finer periods would alias between tokens) to 2 x the width of the padded wavelength window."""
+    lam = token_wavelengths(wave, cfg)
+    w = padded_wave(wave, cfg)
+    width = float(w[-1] - w[0])
+    spacing = float(np.median(np.diff(lam))) if lam.size > 1 else width
+    if not (width > 0 and spacing > 0):
+        raise ValueError("pipe positional encoding needs an increasing wave grid")
+    return torch.as_tensor(sinusoidal_features(lam, cfg.dim, 2.0 * spacing, 2.0 * width),
+                           dtype=torch.float32)
+
+
+def rope_cos_sin(positions: torch.Tensor, head_dim: int, base: float = 10000.0):
+    """cos, sin [len(positions), head_dim] of the rotary embedding (half-split / GPT-NeoX layout:
+    channel i pairs with channel i + head_dim/2, angle = position * base^(-2i/head_dim))."""
+    inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    ang = positions.to(torch.float64)[:, None] * inv_freq[None, :]
+    ang = torch.cat([ang, ang], dim=-1)
+    return ang.cos().float(), ang.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` [..., T, head_dim] by the per-position angles: <rot(q, m), rot(k, n)> depends
+    only on m - n."""
+    x1, x2 = x.chunk(2, dim=-1)
+    rotated = torch.cat([-x2, x1], dim=-1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+# --- modules ---------------------------------------------------------------------------------------
+
+class Conv1dTokenizer(nn.Module):
+    """C1D: Conv1d(1, dim, kernel=patch, stride=stride). [B, L] -> [B, T, dim]."""
+
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.proj = nn.Conv1d(1, cfg.dim, kernel_size=cfg.patch, stride=cfg.step)
+
+    def forward(self, x):
+        return self.proj(x.unsqueeze(1)).transpose(1, 2)
+
+
+class SlidingWindowTokenizer(nn.Module):
+    """SW: windows of length patch every stride pixels, each mapped by Linear(patch, dim)."""
+
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.patch, self.step = cfg.patch, cfg.step
+        self.proj = nn.Linear(cfg.patch, cfg.dim)
+
+    def forward(self, x):
+        return self.proj(x.unfold(-1, self.patch, self.step))
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.heads, self.dropout = cfg.heads, cfg.dropout
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
+        self.proj = nn.Linear(cfg.dim, cfg.dim)
+        self.resid_drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+
+    def _qkv(self, x, rope):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        return q, k, v  # each [B, heads, T, head_dim]
+
+    def forward(self, x, rope=None):
+        B, T, C = x.shape
+        q, k, v = self._qkv(x, rope)
+        p = self.dropout if self.training else 0.0
+        if q.device.type == "cpu":  # fp32 attention on CPU, also under autocast (see module doc)
+            with torch.autocast(device_type="cpu", enabled=False):
+                y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), dropout_p=p)
+            y = y.to(v.dtype)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, C)))
+
+    def weights(self, x, rope=None):
+        """Explicit softmax(q k^T / sqrt(d)) [B, heads, T, T], no dropout."""
+        q, k, _ = self._qkv(x, rope)
+        scores = (q.float() @ k.float().transpose(-2, -1)) / math.sqrt(q.shape[-1])
+        return scores.softmax(dim=-1)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(cfg.dim, cfg.mlp_dim)
+        self.fc2 = nn.Linear(cfg.mlp_dim, cfg.dim)
+        self.drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+
+    def forward(self, x):
+        return self.drop(self.fc2(F.gelu(self.fc1(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(cfg.dim), Attention(cfg)
+        self.norm2, self.mlp = nn.LayerNorm(cfg.dim), MLP(cfg)
+
+    def forward(self, x, rope=None):
+        x = x + self.attn(self.norm1(x), rope)
+        return x + self.mlp(self.norm2(x))
+
+
+class SpecViT(nn.Module):
+    """1D ViT for spectra. ``forward(flux [B, n_pixels]) -> [B, K]`` (or [B, 2K] with
+    ``predict_sigma``: K means then K log-variances; see ``split_output``).
+
+    ``wave`` ([n_pixels] wavelengths, e.g. in Angstrom) is required for ``pos_encoding='pipe'``
+    and optional otherwise; when given, ``self.token_wave`` holds each token's central wavelength.
+    Fixed encodings (sinusoidal, pipe, rope tables) are non-persistent buffers rebuilt from the
+    config and ``wave`` at construction, so a checkpoint is loaded into a model built the same way.
+
+    Position conventions: ``sinusoidal`` and ``pipe`` are added to the patch tokens only (the CLS
+    token carries none); ``learned`` covers the CLS token too ([seq_len, dim]); with ``rope`` the
+    CLS token has position 0 and patch tokens 1..n_tokens.
+    """
+
+    def __init__(self, cfg: ViTConfig, wave: np.ndarray | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.token_wave = None if wave is None else token_wavelengths(wave, cfg)
+        self.tokenizer = Conv1dTokenizer(cfg) if cfg.tokenizer == "C1D" else SlidingWindowTokenizer(cfg)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim)) if cfg.pooling == "cls" else None
+        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.seq_len, cfg.dim)) \
+            if cfg.pos_encoding == "learned" else None
+        fixed = None
+        if cfg.pos_encoding == "sinusoidal":
+            fixed = sinusoidal_index_encoding(cfg.n_tokens, cfg.dim)
+        elif cfg.pos_encoding == "pipe":
+            if wave is None:
+                raise ValueError("ViTConfig.pos_encoding='pipe' needs the wavelength grid: "
+                                 "SpecViT(cfg, wave=...)")
+            fixed = pipe_encoding(wave, cfg)
+        self.register_buffer("fixed_pe", None if fixed is None else fixed[None], persistent=False)
+        if cfg.pos_encoding == "rope":
+            pos = torch.arange(cfg.seq_len) + (cfg.pooling != "cls")  # patches at 1..n either way
+            cos, sin = rope_cos_sin(pos, cfg.head_dim)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        else:
+            self.rope_cos = self.rope_sin = None
+        self.embed_drop = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, cfg.n_outputs)
+        self.apply(self._init_weights)
+        self._init_tokenizer()
+        for p in (self.cls_token, self.pos_embed):
+            if p is not None:
+                nn.init.trunc_normal_(p, std=0.02, a=-0.04, b=0.04)
+
+    @staticmethod
+    def _init_weights(m):
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02, a=-0.04, b=0.04)
+            nn.init.zeros_(m.bias)
+
+    def _init_tokenizer(self):
+        """One explicit init for both tokenizers (applied after ``_init_weights``, which would
+        otherwise reach SW's Linear but not C1D's Conv1d): LeCun-normal weights, std
+        1/sqrt(patch) (truncated at 2 std, rescaled to keep that std), zero bias. Both tokenizers
+        are the same linear map [patch] -> [dim] of each window, so with stride = patch they start
+        from the same distribution; and tokens have about the flux's scale, comparable to the
+        unit-amplitude sinusoidal / pipe encodings."""
+        w = self.tokenizer.proj.weight
+        std = 1.0 / math.sqrt(self.cfg.patch) / 0.87962566103423978  # std of N(0,1) cut at +-2
+        nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std)
+        nn.init.zeros_(self.tokenizer.proj.bias)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.cfg.n_tokens
+
+    def pad(self, flux: torch.Tensor) -> torch.Tensor:
+        """[B, n_pixels] -> [B, padded_length]: right-pad with the edge value (replicate) so that
+        the windows cover the spectrum exactly; a no-op when they already do."""
+        if flux.ndim != 2 or flux.shape[1] != self.cfg.n_pixels:
+            raise ValueError(f"flux must be [B, {self.cfg.n_pixels}], got {list(flux.shape)}")
+        if self.cfg.n_pad == 0:
+            return flux
+        return F.pad(flux.unsqueeze(1), (0, self.cfg.n_pad), mode="replicate").squeeze(1)
+
+    def _rope(self):
+        return None if self.rope_cos is None else (self.rope_cos, self.rope_sin)
+
+    def embed(self, flux: torch.Tensor) -> torch.Tensor:
+        """Tokens entering the first block [B, seq_len, dim]."""
+        x = self.tokenizer(self.pad(flux))
+        if self.fixed_pe is not None:
+            x = x + self.fixed_pe
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
+        if self.pos_embed is not None:
+            x = x + self.pos_embed
+        return self.embed_drop(x)
+
+    def features(self, flux: torch.Tensor) -> torch.Tensor:
+        """Pooled, normalised representation [B, dim] (CLS token, or mean of patch tokens)."""
+        x, rope = self.embed(flux), self._rope()
+        for blk in self.blocks:
+            x = blk(x, rope)
+        return self.norm(x[:, 0] if self.cfg.pooling == "cls" else x.mean(dim=1))
+
+    def forward(self, flux: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(flux))
+
+    def split_output(self, out: torch.Tensor):
+        """(mean [B, K], log_var [B, K]) with ``predict_sigma``, else (out, None)."""
+        if not self.cfg.predict_sigma:
+            return out, None
+        k = len(self.cfg.labels)
+        return out[..., :k], out[..., k:]
+
+    def attention_maps(self, flux: torch.Tensor) -> list[torch.Tensor]:
+        """Per layer, the attention weights [B, heads, seq_len, seq_len] (explicit softmax, fp32;
+        with ``cls`` pooling index 0 is the CLS token). Call in eval mode, under no_grad if
+        gradients are not wanted."""
+        x, rope, maps = self.embed(flux), self._rope(), []
+        for blk in self.blocks:
+            maps.append(blk.attn.weights(blk.norm1(x), rope))
+            x = blk(x, rope)
+        return maps
+
+
+def build_vit(cfg: ViTConfig | dict, wave: np.ndarray | None = None) -> SpecViT:
+    """A SpecViT from a config (or its dict) and the optional wavelength grid."""
+    if isinstance(cfg, dict):
+        cfg = ViTConfig.from_dict(cfg)
+    return SpecViT(cfg, wave)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def flops_per_sample(cfg: ViTConfig, training: bool = False) -> float:
+    """Analytic forward FLOPs of one spectrum, counted as 2 x multiply-accumulates of the matrix
+    products (T = n_tokens, S = seq_len, D = dim, M = mlp_dim):
+
+    * tokenizer     2 T patch D
+    * per block     qkv 2 S D 3D + scores q k^T 2 S^2 D + weighted sum A v 2 S^2 D
+                    + proj 2 S D^2 + MLP 2 S D M 2
+    * head          2 D n_outputs
+
+    Biases, LayerNorm, softmax, GELU, positional encodings and pooling are ignored (O(S D) each).
+    With ``training=True`` returns 3x forward (backward ~ 2x forward), the usual estimate.
+    """
+    T, S, D, M = cfg.n_tokens, cfg.seq_len, cfg.dim, cfg.mlp_dim
+    block = 2 * S * D * 3 * D + 2 * 2 * S * S * D + 2 * S * D * D + 2 * 2 * S * D * M
+    fwd = 2 * T * cfg.patch * D + cfg.depth * block + 2 * D * cfg.n_outputs
+    return float(3 * fwd if training else fwd)
