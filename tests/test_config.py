@@ -32,7 +32,7 @@ def test_schema_fills_every_default():
     assert d["train_mags"] == d["test_mags"] == [20.5, 22.5]
     assert d["labels"] is None
     assert d["subsets"] == [2000, 5000, 10000, 20000, 50000]
-    assert cfg["calibration"] == {"n_stars": 1000, "mags": [18.0, 20.0, 21.5, 22.0, 22.5]}
+    assert cfg["calibration"] == {"n_stars": 2048, "mags": [18.0, 20.0, 21.5, 22.0, 22.5]}
 
 
 def test_partial_config_keeps_other_defaults():
@@ -40,7 +40,7 @@ def test_partial_config_keeps_other_defaults():
     validate(cfg, str(SCHEMA))
     assert cfg["data"]["n_val"] == 10 and cfg["data"]["n_test"] == 2000
     assert cfg["data"]["labels"]["logg"] == {"min": 2.0, "distribution": "uniform"}
-    assert cfg["calibration"]["n_stars"] == 1000
+    assert cfg["calibration"]["n_stars"] == 2048
 
 
 def test_default_config_restates_the_schema_defaults():
@@ -63,7 +63,7 @@ def test_scales():
     assert (paper["data"]["n_train_pool"], paper["data"]["n_val"], paper["data"]["n_test"]) == (1000000, 20000, 10000)
     assert smoke["data"]["subsets"] == [200, 400, 600]
     assert (smoke["data"]["n_train_pool"], smoke["data"]["n_val"], smoke["data"]["n_test"]) == (600, 200, 200)
-    assert smoke["calibration"]["n_stars"] == 50
+    assert smoke["calibration"]["n_stars"] == 64
 
 
 @pytest.mark.parametrize("bad", [
