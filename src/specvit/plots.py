@@ -1,15 +1,14 @@
 """Figures. One style for all of them; every figure is written as PDF and PNG, atomically."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from specvit.io import atomic_path  # noqa: E402
 
 # Okabe-Ito: distinguishable in print and for colour-blind readers.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -30,12 +29,9 @@ STYLE = {
 def save_figure(fig, pdf_path, png_path, metadata: dict | None = None) -> None:
     """Write ``fig`` to PDF and PNG through temporary names, so a killed job leaves no half file."""
     for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         meta = {k: str(v) for k, v in (metadata or {}).items()} if fmt == "pdf" else None
-        fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
     plt.close(fig)
 
 

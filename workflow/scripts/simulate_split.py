@@ -1,12 +1,9 @@
 """Generate one synthetic split (rule simulate_split)."""
-import os
 import sys
 
-# stdout, stderr (also of C libraries) and any traceback go to the rule's log file
-with open(snakemake.log[0], "w") as _log:
-    os.dup2(_log.fileno(), 1)
-    os.dup2(_log.fileno(), 2)
-sys.stdout.reconfigure(line_buffering=True)
+from specvit.io import log_to
+
+log_to(snakemake.log[0])
 
 import torch
 

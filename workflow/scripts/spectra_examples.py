@@ -1,12 +1,7 @@
 """Figure of example synthetic spectra, PDF + PNG (rule spectra_examples)."""
-import os
-import sys
+from specvit.io import log_to
 
-# stdout, stderr (also of C libraries) and any traceback go to the rule's log file
-with open(snakemake.log[0], "w") as _log:
-    os.dup2(_log.fileno(), 1)
-    os.dup2(_log.fileno(), 2)
-sys.stdout.reconfigure(line_buffering=True)
+log_to(snakemake.log[0])
 
 import matplotlib
 
