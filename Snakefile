@@ -27,9 +27,14 @@ check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.sche
 validate(config, "config/schema/config.schema.yaml")
 check_consistency(config)
 
+from specvit.runs import expand_runs
+
+RUNS = expand_runs(config["runs"], config["training"])
+
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/calibration.smk"
+include: "workflow/rules/train.smk"
 
 
 localrules:

@@ -20,6 +20,7 @@ SEED_OFFSETS = {
     "test": 2,
     "subsets": 3,
     "calibration": 4,
+    "val_noise": 5,
 }
 
 # The conda environments install the package of THIS checkout (envs/*.post-deploy.sh
@@ -163,6 +164,14 @@ def check_consistency(cfg):
             f"config key 'data.subsets' has N={max(data['subsets'])} larger than "
             f"'data.n_train_pool'={data['n_train_pool']}"
         )
+    subsets = set(data["subsets"])
+    for i, group in enumerate(cfg["runs"]):
+        missing = sorted(set(group["n_train"]) - subsets)
+        if missing:
+            msgs.append(
+                f"config key 'runs[{i}].n_train' ({group['name']}) has N={missing}, which are not in "
+                f"'data.subsets' {sorted(subsets)}; add them there"
+            )
     if data["source"] == "hdf5":
         for split in SPLITS:
             if not Path(data[split]).is_file():
@@ -206,8 +215,12 @@ def split_mags(split):
     return config["data"]["test_mags" if split == "test" else "train_mags"]
 
 
+def subset_path(n):
+    return f"results/data/subsets/N{n}.npy"
+
+
 def subset_paths():
-    return [f"results/data/subsets/N{n}.npy" for n in sorted(config["data"]["subsets"])]
+    return [subset_path(n) for n in sorted(config["data"]["subsets"])]
 
 
 # ---------------------------------------------------------------- targets
@@ -229,6 +242,10 @@ def calibration_targets():
     ]
 
 
+def run_targets():
+    return [f"results/runs/{rid}/metrics.json" for rid in RUNS]
+
+
 def all_targets():
     """Everything `rule all` builds; later stages append their own lists here."""
-    return data_targets() + calibration_targets()
+    return data_targets() + calibration_targets() + run_targets()

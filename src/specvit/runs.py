@@ -1,0 +1,153 @@
+"""Runs: the config's run groups expanded into one spec per training run, and running one.
+
+A run group in the config names a model and the values to sweep::
+
+    runs:
+      - {name: vit-tiny, model: vit, preset: tiny, n_train: [2000, 50000], seeds: [0]}
+      - {name: lightgbm, model: lightgbm, params: {num_leaves: 63}, n_train: [2000, 50000]}
+
+Each (group, N, seed) is one run with the readable, stable id ``{group}-N{n}-s{seed}``, and one
+folder ``results/runs/<run_id>/``: the resolved spec (``run.json``), the saved model
+(``model/``), ``metrics.json``, and for the ViT ``history.csv`` and checkpoints.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from specvit.data import load_subset, read_arrays, read_labels, read_wave
+from specvit.io import write_json
+from specvit.loader import fixed_noisy
+from specvit.train import r2_mae
+
+MODELS = ("vit", "lightgbm", "ridge")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines one training run (its params in the workflow)."""
+
+    run_id: str
+    group: str
+    model: str
+    n_train: int
+    seed: int
+    noise_level: float = 1.0
+    labels: tuple[str, ...] = ("logg",)
+    vit: dict = field(default_factory=dict)     # ViT: preset resolved with overrides
+    params: dict = field(default_factory=dict)  # baselines: constructor settings
+    train: dict = field(default_factory=dict)   # ViT: trainer settings
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+
+def run_id(group: str, n_train: int, seed: int) -> str:
+    return f"{group}-N{n_train}-s{seed}"
+
+
+def expand_runs(groups: list[dict], training_defaults: dict | None = None, n_pixels: int = 4096) -> dict[str, RunSpec]:
+    """{run_id: RunSpec} for every group x N x seed of the config's ``runs`` list.
+
+    Model, preset, ViT and trainer settings are checked here, when the workflow starts, so a
+    typo fails at once with the config key in the message instead of hours later in a job.
+    """
+    from specvit.models.vit import PRESETS, ViTConfig
+    from specvit.train import TrainConfig
+
+    specs: dict[str, RunSpec] = {}
+    for i, g in enumerate(groups or []):
+        key = f"runs[{i}] ({g.get('name')})"
+        model = g["model"]
+        if model not in MODELS:
+            raise ValueError(f"config key '{key}.model': unknown model {model!r}; expected one of {MODELS}")
+        vit: dict = {}
+        train: dict = {}
+        try:
+            if model == "vit":
+                preset = g.get("preset", "tiny")
+                if preset not in PRESETS:
+                    raise ValueError(f"unknown preset {preset!r}; known presets: {sorted(PRESETS)}")
+                vit = {**PRESETS[preset], **(g.get("vit") or {})}
+                ViTConfig.from_dict({**vit, "n_pixels": n_pixels, "labels": tuple(g.get("labels", ["logg"]))})
+                train = {**(training_defaults or {}), **(g.get("train") or {})}
+                TrainConfig.from_dict(train)
+            else:
+                build_model(RunSpec("check", g["name"], model, 1, 0, params=dict(g.get("params") or {})))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"config key '{key}': {e}") from None
+        for n in g["n_train"]:
+            for seed in g.get("seeds", [0]):
+                rid = run_id(g["name"], int(n), int(seed))
+                if rid in specs:
+                    raise ValueError(f"config key '{key}': run id {rid!r} is declared twice")
+                specs[rid] = RunSpec(
+                    run_id=rid, group=g["name"], model=model, n_train=int(n), seed=int(seed),
+                    noise_level=float(g.get("noise_level", 1.0)), labels=tuple(g.get("labels", ["logg"])),
+                    vit=vit, params=dict(g.get("params") or {}),
+                    train={**train, "seed": int(seed)} if model == "vit" else {},
+                )
+    return specs
+
+
+def build_model(spec: RunSpec, threads: int = 0):
+    """An unfitted model of ``spec`` behind the common Regressor interface."""
+    if spec.model == "vit":
+        from specvit.models.vit_regressor import VitRegressor
+
+        return VitRegressor(labels=spec.labels, vit=spec.vit, train=spec.train)
+    from specvit.models.baselines import LightGBMRegressor, RidgeRegressor
+
+    if spec.model == "lightgbm":
+        params = {"seed": spec.seed, "num_threads": threads, **spec.params}
+        return LightGBMRegressor(labels=spec.labels, **params)
+    return RidgeRegressor(labels=spec.labels, **spec.params)
+
+
+def train_seed(spec: RunSpec) -> int:
+    """Seed of the one fixed noise draw of a baseline's training spectra (trees cannot re-noise per epoch)."""
+    return int(np.random.SeedSequence([spec.seed, spec.n_train, 7]).generate_state(1)[0])
+
+
+def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_noise_seed: int,
+                threads: int = 0, log=print) -> dict:
+    """Train one run and write its folder; returns the metrics written to ``metrics.json``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(spec.to_dict(), out_dir / "run.json")
+    rows = load_subset(subset_path)
+    if rows.size != spec.n_train:
+        raise ValueError(f"{subset_path}: holds {rows.size} rows, run {spec.run_id} needs N={spec.n_train}")
+    t0 = time.perf_counter()
+    flux, error = read_arrays(train_path, rows)
+    labels_all = read_labels(train_path)
+    y_train = {k: labels_all[k][rows] for k in spec.labels}
+    val_flux, val_error = read_arrays(val_path)
+    val_labels = read_labels(val_path)
+    y_val = {k: val_labels[k] for k in spec.labels}
+    x_val = fixed_noisy(val_flux, val_error, spec.noise_level, val_noise_seed)
+    log(f"{spec.run_id}: {spec.model}, N = {spec.n_train}, seed {spec.seed}, noise level {spec.noise_level}, "
+        f"labels {list(spec.labels)}; data loaded in {time.perf_counter() - t0:.1f} s")
+
+    model = build_model(spec, threads)
+    if spec.model == "vit":
+        info = model.fit(flux, y_train, x_val, y_val, log=log, error_train=error, wave=read_wave(train_path),
+                         run_dir=out_dir, identity={"n_train": spec.n_train, "noise_level": spec.noise_level},
+                         discard_stale=True)
+    else:
+        x_train = fixed_noisy(flux, error, spec.noise_level, train_seed(spec))
+        del flux, error
+        info = model.fit(x_train, y_train, x_val, y_val, log=log)
+    model.save(out_dir / "model")
+    pred = model.predict(x_val)
+    val = {lab: dict(zip(("r2", "mae"), r2_mae(y_val[lab], pred[lab]))) for lab in spec.labels}
+    metrics = {"run_id": spec.run_id, "model": spec.model, "n_train": spec.n_train, "seed": spec.seed,
+               "noise_level": spec.noise_level, "labels": list(spec.labels), "val": val,
+               "wall_seconds": time.perf_counter() - t0, "fit": info}
+    write_json(metrics, out_dir / "metrics.json")
+    log(f"{spec.run_id}: validation " + ", ".join(f"{k} R2 {v['r2']:.4f} MAE {v['mae']:.4f}" for k, v in val.items()))
+    return metrics
