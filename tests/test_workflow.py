@@ -23,6 +23,8 @@ DATA_TARGETS = ([f"results/data/{s}.h5" for s in SPLITS]
                 + [f"results/data/subsets/N{n}.npy" for n in SUBSETS])
 CALIBRATION_TARGETS = ["results/calibration/ceiling_vs_paper.csv", "results/calibration/snr_vs_mag.csv",
                        "results/figures/spectra_examples.pdf", "results/figures/spectra_examples.png"]
+SMOKE_RUNS = [f"{group}-N{n}-s0" for group in ("vit-tiny", "lightgbm", "ridge") for n in (200, 600)]
+RUN_TARGETS = [f"results/runs/{run}/metrics.json" for run in SMOKE_RUNS]
 
 
 def job_counts(output):
@@ -42,8 +44,10 @@ def test_lint_is_clean(tmp_path):
 def test_dry_run(tmp_path, cfg):
     r = run_snakemake(tmp_path, "-n", "--configfile", REPO / "config" / cfg)
     assert r.returncode == 0, r.stdout
+    groups = yaml.safe_load((REPO / "config" / cfg).read_text())["runs"]
+    n_runs = sum(len(g["n_train"]) * len(g.get("seeds", [0])) for g in groups)
     assert job_counts(r.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1,
-                                    "calibration": 1, "spectra_examples": 1, "all": 1}
+                                    "calibration": 1, "spectra_examples": 1, "train_run": n_runs, "all": 1}
     subsets = yaml.safe_load((REPO / "config" / cfg).read_text())["data"]["subsets"]
     for n in subsets:
         assert f"results/data/subsets/N{n}.npy" in r.stdout
@@ -77,10 +81,12 @@ def test_user_hdf5_files_are_read_in_place(tmp_path):
     files = user_files(tmp_path)
     cfg = tmp_path / "mine.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"source": "hdf5", **{k: str(v) for k, v in files.items()},
-                                            "subsets": [50, 120]}}))
+                                            "subsets": [50, 120]},
+                                   "runs": [{"name": "ridge", "model": "ridge", "n_train": [120]}]}))
     work = tmp_path / "work"
     work.mkdir()
-    targets = [f"results/data/{s}.summary.json" for s in SPLITS] + ["results/data/subsets/N120.npy"]
+    targets = ([f"results/data/{s}.summary.json" for s in SPLITS] + ["results/data/subsets/N120.npy"]
+               + ["results/runs/ridge-N120-s0/metrics.json"])
     dry = run_snakemake(work, "-n", "--configfile", cfg)
     assert dry.returncode == 0, dry.stdout
     assert "simulate_split" not in job_counts(dry.stdout)
@@ -93,11 +99,14 @@ def test_user_hdf5_files_are_read_in_place(tmp_path):
         assert summary["label_names"] == ["logg"]
     small, large = (np.load(work / f"results/data/subsets/N{n}.npy") for n in (50, 120))
     assert set(small) <= set(large) and len(large) == 120
+    # a model trains on the user's 16-pixel spectra: nothing assumes the built-in grid
+    metrics = json.loads((work / "results/runs/ridge-N120-s0/metrics.json").read_text())
+    assert metrics["n_train"] == 120 and np.isfinite(metrics["val"]["logg"]["r2"])
 
 
 def test_smoke_run(tmp_path):
-    """The whole foundation stage on the smoke config; afterwards nothing is stale."""
-    targets = DATA_TARGETS + CALIBRATION_TARGETS
+    """The whole DAG on the smoke config; afterwards nothing is stale."""
+    targets = DATA_TARGETS + CALIBRATION_TARGETS + RUN_TARGETS
     r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=300)
     assert r.returncode == 0, r.stdout
     for t in targets:
@@ -115,8 +124,16 @@ def test_smoke_run(tmp_path):
     assert len(pd.read_csv(tmp_path / "results/calibration/snr_vs_mag.csv")) > 0
     assert len(pd.read_csv(tmp_path / "results/calibration/ceiling_vs_paper.csv")) > 0
 
+    for run in SMOKE_RUNS:
+        metrics = json.loads((tmp_path / f"results/runs/{run}/metrics.json").read_text())
+        assert metrics["run_id"] == run and np.isfinite(metrics["val"]["logg"]["r2"])
+        assert (tmp_path / f"results/runs/{run}/model/model.json").exists()
+    assert (tmp_path / "results/runs/vit-tiny-N600-s0/history.csv").exists()
+    # the baselines learn something on 600 spectra
+    assert json.loads((tmp_path / "results/runs/ridge-N600-s0/metrics.json").read_text())["val"]["logg"]["r2"] > 0.2
+
     for rule_log in ("data/simulate_train", "data/validate_test", "data/subsets", "calibration/calibration",
-                     "figures/spectra_examples"):
+                     "figures/spectra_examples", "runs/lightgbm-N200-s0"):
         assert (tmp_path / f"results/logs/{rule_log}.log").exists(), rule_log
 
     again = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE)
@@ -125,7 +142,8 @@ def test_smoke_run(tmp_path):
     # a changed parameter makes exactly the outputs that use it stale
     stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, "--config", "seed=43")
     assert stale.returncode == 0, stale.stdout
-    assert job_counts(stale.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1, "calibration": 1}
+    assert job_counts(stale.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1, "calibration": 1,
+                                        "train_run": len(SMOKE_RUNS)}
     assert "Params have changed" in stale.stdout
     summary = run_snakemake(tmp_path, "--summary", "--configfile", SMOKE, "--config", "seed=43")
     status = {row.split("\t")[0]: row.split("\t")[4] for row in summary.stdout.splitlines() if "\t" in row}

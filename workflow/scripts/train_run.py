@@ -1,4 +1,11 @@
 """Train one run (rule train_run)."""
+import os
+
+# OpenMP threads that busy-wait collapse when other jobs share the cores (LightGBM fits were
+# 15-80x slower next to one busy process); it must be set before torch or lightgbm load OpenMP.
+if snakemake.params.spec["model"] == "lightgbm":
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from specvit.io import log_to
 
 log_to(snakemake.log[0])

@@ -11,12 +11,21 @@ the booster kept is cut at the best iteration, so predict, save and load all use
 predictions on one machine. Binning 50k x 4096 costs ~30 s; 100 rounds ~2 min at
 ``feature_fraction=0.8`` (see DESIGN.md).
 
+Threads: LightGBM runs on OpenMP (libgomp), whose default busy-waiting collapses when its cores
+are shared with any other busy process: 100 rounds on 20k x 4096 with 2 threads took 258 s
+instead of 75 s next to one other job, and small fits ran 20-80x slower. Start processes that
+run LightGBM with ``OMP_WAIT_POLICY=PASSIVE`` in the environment. It must be set before the
+process loads libgomp, and ``import specvit.models`` loads it (through torch), so setting it from
+this module would be too late.
+
 Ridge: closed form in float64. Smooth spectra make the pixel Gram matrix ill-conditioned (rcond
 ~ 5e-9), which float32 normal equations cannot solve. Features are centred and (optionally)
 standardised with their float64 training mean / std, the Gram matrix ``Zᵀ Z`` is accumulated
-from float64 row blocks (no float64 copy of the whole of ``x``), then solved by Cholesky for one
-alpha, or, for an alpha grid, by one eigendecomposition reused for every alpha, each label taking
-the alpha with the lowest validation MSE. Predictions are ``(x - mean) @ coef + y_mean``.
+from float64 row blocks (no float64 copy of the whole of ``x``), then solved by Cholesky. An alpha
+grid either repeats the Cholesky solve per alpha or reuses one eigendecomposition for every alpha
+(``grid_solver``; "auto" takes the eigendecomposition only for grids of more than 16 alphas, since
+at P = 4096 it costs ~20 Cholesky solves); each label takes the alpha of lowest validation MSE.
+Predictions are ``(x - mean) @ coef + y_mean``.
 """
 from __future__ import annotations
 
@@ -29,6 +38,10 @@ import numpy as np
 import scipy.linalg
 
 from specvit.models.base import Regressor, atomic_write, check_fit_inputs, check_labels, check_x, register
+
+# An alpha grid is solved by one eigendecomposition when it has more alphas than this, else by one
+# Cholesky per alpha: at P = 4096 (OpenBLAS, 2 cores) eigh takes ~50 s, a Cholesky solve ~2.5 s.
+_EIGH_MIN_ALPHAS = 16
 
 # Row blocks of this many float64 bytes when converting float32 spectra (Gram accumulation, predict).
 _BLOCK_BYTES = 64 << 20
@@ -227,13 +240,15 @@ class RidgeRegressor(Regressor):
     ``alpha`` is used when ``alphas`` is None; with a grid ``alphas`` each label takes the alpha of
     lowest validation MSE (validation data required). The penalty acts on the standardised
     coefficients when ``standardize`` (like sklearn ``StandardScaler`` + ``Ridge``), else on the
-    raw ones; the intercept is never penalised.
+    raw ones; the intercept is never penalised. ``grid_solver``: "cholesky" (one solve per alpha),
+    "eigh" (one eigendecomposition for all alphas) or "auto" (eigh for grids of more than 16).
     """
 
     _NPZ = "ridge.npz"
     _ARRAYS = ("coef", "intercept", "mean", "scale", "y_mean", "alpha")
 
-    def __init__(self, labels=("logg",), alpha: float = 1.0, alphas=None, standardize: bool = True):
+    def __init__(self, labels=("logg",), alpha: float = 1.0, alphas=None, standardize: bool = True,
+                 grid_solver: str = "auto"):
         self.labels = check_labels(labels)
         self.alpha = self._check_alpha(alpha, "alpha")
         if alphas is not None:
@@ -242,6 +257,9 @@ class RidgeRegressor(Regressor):
                 raise ValueError("alphas is empty; give None for a single alpha")
         self.alphas = alphas
         self.standardize = bool(standardize)
+        if grid_solver not in ("auto", "cholesky", "eigh"):
+            raise ValueError(f"grid_solver must be 'auto', 'cholesky' or 'eigh', got {grid_solver!r}")
+        self.grid_solver = grid_solver
         self.coef_: np.ndarray | None = None  # [P, K], per raw feature
         self.mean_ = self.scale_ = self.y_mean_ = self.alpha_ = None
 
@@ -253,7 +271,8 @@ class RidgeRegressor(Regressor):
         return a
 
     def settings(self) -> dict:
-        return {"alpha": self.alpha, "alphas": self.alphas, "standardize": self.standardize}
+        return {"alpha": self.alpha, "alphas": self.alphas, "standardize": self.standardize,
+                "grid_solver": self.grid_solver}
 
     @property
     def intercept_(self) -> np.ndarray:
@@ -308,13 +327,20 @@ class RidgeRegressor(Regressor):
             coef_z = self._solve(gram, xty, self.alpha)
             alpha = np.full(len(self.labels), self.alpha)
         else:
-            lam, vec = scipy.linalg.eigh(gram, overwrite_a=True, check_finite=False)
-            del gram
-            vty = vec.T @ xty  # [P, K]
-            yv = np.stack([y_val[lab] for lab in self.labels], axis=1)
             na, k = len(self.alphas), len(self.labels)
-            # All alphas from one eigendecomposition: coef(a) = V diag(1/(lam + a)) Vᵀ Zᵀy.
-            coefs = np.stack([vec @ (vty / (lam + a)[:, None]) for a in self.alphas], axis=1)  # [P, A, K]
+            solver = self.grid_solver
+            if solver == "auto":
+                solver = "eigh" if na > _EIGH_MIN_ALPHAS else "cholesky"
+            if solver == "eigh":
+                # One eigendecomposition for all alphas: coef(a) = V diag(1/(lam + a)) Vᵀ Zᵀy.
+                lam, vec = scipy.linalg.eigh(gram, overwrite_a=True, check_finite=False)
+                del gram
+                vty = vec.T @ xty  # [P, K]
+                coefs = np.stack([vec @ (vty / (lam + a)[:, None]) for a in self.alphas], axis=1)  # [P, A, K]
+                info["eig_min"], info["eig_max"] = float(lam[0]), float(lam[-1])
+            else:
+                coefs = np.stack([self._solve(gram, xty, a) for a in self.alphas], axis=1)
+            yv = np.stack([y_val[lab] for lab in self.labels], axis=1)
             pred = self._predict_matrix(x_val, coefs.reshape(p, na * k) / scale[:, None], mean,
                                         np.tile(y_mean, na)).reshape(-1, na, k)
             mse = np.mean((pred - yv[:, None, :]) ** 2, axis=0)  # [A, K]
@@ -322,8 +348,8 @@ class RidgeRegressor(Regressor):
             coef_z = np.stack([coefs[:, b, j] for j, b in enumerate(best)], axis=1)
             alpha = np.array([self.alphas[b] for b in best])
             info["alphas"] = list(self.alphas)
-            info["val_mse_grid"] = {lab: mse[:, k].tolist() for k, lab in enumerate(self.labels)}
-            info["eig_min"], info["eig_max"] = float(lam[0]), float(lam[-1])
+            info["grid_solver"] = solver
+            info["val_mse_grid"] = {lab: mse[:, j].tolist() for j, lab in enumerate(self.labels)}
         solve_s = time.perf_counter() - t1
 
         self.coef_ = coef_z / scale[:, None]

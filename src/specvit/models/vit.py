@@ -7,7 +7,7 @@ Variants (the paper's ablations):
 * tokenizer ``C1D``: ``Conv1d(1, D, kernel=patch, stride=stride)``; ``SW``: sliding windows
   (``unfold(patch, stride)``) + ``Linear(patch, D)``. With stride == patch both are the same
   linear map of non-overlapping patches and start from the same explicit initialisation
-  (see ``SpecViT._init_weights``), so an ablation compares the tokenizers, not their inits.
+  (see ``SpecViT._init_tokenizer``), so an ablation compares the tokenizers, not their inits.
 * pos_encoding ``none`` | ``learned`` (parameter [T(+1), D], std 0.02) | ``sinusoidal`` (of the
   token index) | ``pipe`` (sinusoidal of each token's central wavelength, physics-informed) |
   ``rope`` (rotary, applied to q and k inside attention).
@@ -87,10 +87,13 @@ class ViTConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"ViTConfig.{name}={v!r} must be an integer >= 1")
+            object.__setattr__(self, name, int(v))  # plain ints (e.g. from HDF5) keep to_dict YAML-safe
         if self.stride is not None and not (isinstance(self.stride, (int, np.integer))
                                             and 1 <= self.stride <= self.patch):
             raise ValueError(f"ViTConfig.stride={self.stride!r} must be None or an integer with "
                              f"1 <= stride <= patch={self.patch}")
+        if self.stride is not None:
+            object.__setattr__(self, "stride", int(self.stride))
         if self.dim % self.heads:
             raise ValueError(f"ViTConfig.dim={self.dim} must be divisible by heads={self.heads}")
         if self.pos_encoding == "rope" and self.head_dim % 2:
@@ -101,6 +104,8 @@ class ViTConfig:
             raise ValueError(f"ViTConfig.labels={self.labels!r} must be non-empty, unique label names")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ViTConfig.dropout={self.dropout!r} must be in [0, 1)")
+        object.__setattr__(self, "dropout", float(self.dropout))
+        object.__setattr__(self, "predict_sigma", bool(self.predict_sigma))
 
     # --- derived sizes -------------------------------------------------------------------------
     @property
@@ -402,12 +407,13 @@ class SpecViT(nn.Module):
         return None if self.rope_cos is None else (self.rope_cos, self.rope_sin)
 
     def embed(self, flux: torch.Tensor) -> torch.Tensor:
-        """Tokens entering the first block [B, seq_len, dim]."""
-        x = self.tokenizer(self.pad(flux))
+        """Tokens entering the first block [B, seq_len, dim]. The residual stream stays in the
+        parameter dtype (fp32 under autocast; only the matmuls run in bf16)."""
+        x = self.tokenizer(self.pad(flux)).to(self.head.weight.dtype)
         if self.fixed_pe is not None:
             x = x + self.fixed_pe
         if self.cls_token is not None:
-            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         if self.pos_embed is not None:
             x = x + self.pos_embed
         return self.embed_drop(x)
