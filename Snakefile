@@ -27,14 +27,17 @@ check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.sche
 validate(config, "config/schema/config.schema.yaml")
 check_consistency(config)
 
+from specvit.results import main_runs
 from specvit.runs import expand_runs
 
 RUNS = expand_runs(config["runs"], config["training"])
+MAIN_RUNS = main_runs(RUNS)  # {group: its largest-N run}: the models of Table 3 and Figure 1
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/calibration.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 localrules:

@@ -91,3 +91,120 @@ def plot_spectra_examples(pdf_path, png_path, teffs=(4000.0, 5000.0, 5900.0), lo
         fig.suptitle("Embedded synthetic spectra (PFS MR red arm, R = 5000) and their log g derivative", y=1.0)
         fig.tight_layout()
         save_figure(fig, pdf_path, png_path, metadata={"Title": "spectra_examples"})
+
+
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def _model_styles(models) -> dict:
+    return {m: {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]}
+            for i, m in enumerate(sorted(models))}
+
+
+def plot_r2_vs_snr(table3, ceiling, pdf_path, png_path, metadata: dict | None = None) -> None:
+    """Figure 1: test R^2 vs SNR per model (sweep view, bootstrap 95 % intervals) with the 5D
+    ceilings: the paper's per-star median with its q10-q90 band, and the prior-aware Bayes bound."""
+    sweep = table3[table3["view"] == "sweep"].sort_values("snr_median")
+    styles = _model_styles(sweep["model"].unique())
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        if ceiling is not None and len(ceiling):
+            c5 = ceiling[ceiling["dims"] == "5d"].sort_values("snr_median")
+            med = c5[c5["kind"] == "median"]
+            if len(med):
+                ax.fill_between(med["snr_median"], med["r2_q10"], med["r2_q90"], color="0.85", lw=0,
+                                label="5D CRLB ceiling, q10–q90 of stars")
+                ax.plot(med["snr_median"], med["r2"], color="0.3", lw=1.5, label="5D CRLB ceiling (median star)")
+            bayes = c5[c5["kind"] == "bayes"]
+            if len(bayes):
+                ax.plot(bayes["snr_median"], bayes["r2"], color="0.3", lw=1.5, ls="--",
+                        label="Bayes bound (bounded log g prior)")
+        for model, g in sweep.groupby("model"):
+            s = styles[model]
+            yerr = np.vstack([g["r2"] - g["r2_lo"], g["r2_hi"] - g["r2"]])
+            ax.errorbar(g["snr_median"], g["r2"], yerr=yerr, color=s["color"], marker=s["marker"], ms=4,
+                        lw=1.2, capsize=2, label=f"{model} (N = {int(g['n_train'].iloc[0]):,})")
+        ax.set_xscale("log")
+        ax.set_xlabel("median SNR per pixel (‖flux‖/‖error‖)")
+        ax.set_ylabel("test R² of log g")
+        lo = min(0.0, float(sweep["r2"].min()) - 0.05) if len(sweep) else 0.0
+        ax.set_ylim(max(lo, -0.5), 1.02)
+        mags = sweep.drop_duplicates("mag").sort_values("snr_median")
+        if len(mags) > 1:  # magnitude on a secondary axis, through the SNR <-> mag relation of the data
+            ls, lm = np.log(mags["snr_median"].to_numpy()), mags["mag"].to_numpy()
+            sec = ax.secondary_xaxis("top", functions=(
+                lambda s: np.interp(np.log(np.clip(s, 1e-3, None)), ls, lm),
+                lambda m: np.exp(np.interp(m, lm[::-1], ls[::-1]))))
+            sec.set_xlabel("magnitude")
+            sec.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(lm))
+            sec.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            sec.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            sec.tick_params(labelsize=7)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+        ax.grid(alpha=0.3, which="both")
+        save_figure(fig, pdf_path, png_path, metadata=metadata)
+
+
+def plot_scaling(table, summary, pdf_path, png_path, metadata: dict | None = None) -> None:
+    """Figure 3: pooled test R^2 vs training-set size per model (mean over seeds, range as bars)."""
+    styles = _model_styles(table["model"].unique())
+    slopes = summary.set_index("model")["slope_r2_per_dex"] if len(summary) else {}
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(5.6, 4.0))
+        for model, g in table.groupby("model"):
+            agg = g.groupby("n_train").agg(r2=("r2", "mean"), lo=("r2_lo", "mean"), hi=("r2_hi", "mean"))
+            s = styles[model]
+            slope = slopes.get(model, float("nan"))
+            label = model + (f" (slope {slope:+.3f} per dex)" if np.isfinite(slope) else "")
+            ax.errorbar(agg.index, agg["r2"], yerr=np.vstack([agg["r2"] - agg["lo"], agg["hi"] - agg["r2"]]),
+                        color=s["color"], marker=s["marker"], ms=4, capsize=2, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("training spectra N")
+        ax.set_ylabel("pooled test R² of log g")
+        ax.legend(frameon=False)
+        ax.grid(alpha=0.3, which="both")
+        save_figure(fig, pdf_path, png_path, metadata=metadata)
+
+
+def plot_learning_curves(histories: dict, pdf_path, png_path, metadata: dict | None = None) -> None:
+    """Validation R^2 and training loss per epoch of every ViT run."""
+    with plt.rc_context(STYLE):
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+        for i, (rid, h) in enumerate(sorted(histories.items())):
+            color = PALETTE[i % len(PALETTE)]
+            a1.plot(h["epoch"], h["val_r2"], color=color, lw=1.2, label=rid)
+            a2.plot(h["epoch"], h["train_loss"], color=color, lw=1.2)
+        a1.set_xlabel("epoch"); a1.set_ylabel("validation R² of log g")
+        a2.set_xlabel("epoch"); a2.set_ylabel("training loss (normalised labels)"); a2.set_yscale("log")
+        a1.legend(frameon=False, fontsize=7)
+        for a in (a1, a2):
+            a.grid(alpha=0.3)
+        fig.tight_layout()
+        save_figure(fig, pdf_path, png_path, metadata=metadata)
+
+
+def plot_pred_vs_true(predictions: dict, mags, pdf_path, png_path, label: str = "logg",
+                      metadata: dict | None = None) -> None:
+    """Predicted vs true log g per model (rows) at the given magnitudes (columns), sweep view."""
+    models = sorted(predictions)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(models), len(mags), figsize=(2.6 * len(mags), 2.5 * len(models)),
+                                 squeeze=False, sharex=True, sharey=True)
+        for i, model in enumerate(models):
+            df = predictions[model]
+            for j, mag in enumerate(mags):
+                ax = axes[i, j]
+                sel = df[np.isclose(df["mag"], mag)]
+                t, p = sel[f"true_{label}"], sel[f"pred_{label}"]
+                ax.scatter(t, p, s=2, alpha=0.3, color=PALETTE[i % len(PALETTE)], rasterized=True)
+                lo, hi = float(t.min()), float(t.max())
+                ax.plot([lo, hi], [lo, hi], color="0.3", lw=0.8)
+                if len(sel):
+                    r2 = 1 - ((t - p) ** 2).sum() / ((t - t.mean()) ** 2).sum()
+                    ax.set_title(f"{model}, mag {mag:g}: R² = {r2:.3f}", fontsize=8)
+                if j == 0:
+                    ax.set_ylabel(f"predicted {label}")
+                if i == len(models) - 1:
+                    ax.set_xlabel(f"true {label}")
+        fig.tight_layout()
+        save_figure(fig, pdf_path, png_path, metadata=metadata)

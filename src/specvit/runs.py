@@ -151,3 +151,12 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
     write_json(metrics, out_dir / "metrics.json")
     log(f"{spec.run_id}: validation " + ", ".join(f"{k} R2 {v['r2']:.4f} MAE {v['mae']:.4f}" for k, v in val.items()))
     return metrics
+
+
+def load_specs(paths) -> dict[str, RunSpec]:
+    """{run_id: RunSpec} read back from the ``run.json`` beside each given file of a run folder."""
+    specs = {}
+    for path in paths:
+        d = json.loads((Path(path).parent / "run.json").read_text())
+        specs[d["run_id"]] = RunSpec(**{**d, "labels": tuple(d["labels"])})
+    return specs

@@ -21,6 +21,7 @@ SEED_OFFSETS = {
     "subsets": 3,
     "calibration": 4,
     "val_noise": 5,
+    "test_noise": 6,
 }
 
 # The conda environments install the package of THIS checkout (envs/*.post-deploy.sh
@@ -164,6 +165,9 @@ def check_consistency(cfg):
             f"config key 'data.subsets' has N={max(data['subsets'])} larger than "
             f"'data.n_train_pool'={data['n_train_pool']}"
         )
+    missing_mags = sorted(set(cfg["eval"]["pred_vs_true_mags"]) - set(cfg["eval"]["mags"]))
+    if missing_mags:
+        msgs.append(f"config key 'eval.pred_vs_true_mags' has {missing_mags}, which are not in 'eval.mags'")
     subsets = set(data["subsets"])
     for i, group in enumerate(cfg["runs"]):
         missing = sorted(set(group["n_train"]) - subsets)
@@ -246,6 +250,25 @@ def run_targets():
     return [f"results/runs/{rid}/metrics.json" for rid in RUNS]
 
 
+def run_file(name, run_ids=None):
+    """The file ``name`` of every run (or of the given run ids)."""
+    return [f"results/runs/{rid}/{name}" for rid in (RUNS if run_ids is None else run_ids)]
+
+
+def vit_runs():
+    return [rid for rid, spec in RUNS.items() if spec.model == "vit"]
+
+
+def figure_targets():
+    stems = ["fig1_r2_vs_snr", "fig3_scaling", "pred_vs_true"] + (["learning_curves"] if vit_runs() else [])
+    return [f"results/figures/{s}.{ext}" for s in stems for ext in ("pdf", "png")]
+
+
+def table_targets():
+    return [f"results/tables/table3_main.{ext}" for ext in ("csv", "md", "tex")] + [
+        "results/tables/ceiling.csv", "results/tables/scaling.csv", "results/tables/scaling_summary.csv"]
+
+
 def all_targets():
     """Everything `rule all` builds; later stages append their own lists here."""
-    return data_targets() + calibration_targets() + run_targets()
+    return data_targets() + calibration_targets() + run_targets() + table_targets() + figure_targets()

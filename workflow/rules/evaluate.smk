@@ -1,0 +1,135 @@
+# Test-set evaluation of every run, the information ceilings, and the tables and
+# figures of the paper's core results (Table 3, Figure 1, the scaling curve).
+
+
+rule evaluate_run:
+    """Predict the pooled and SNR-sweep test views (fixed seeded noise); metrics with bootstrap intervals."""
+    input:
+        model="results/runs/{run_id}/model/model.json",
+        test=data_path("test"),
+    output:
+        pooled="results/runs/{run_id}/predictions_pooled.h5",
+        sweep="results/runs/{run_id}/predictions_sweep.h5",
+        metrics="results/runs/{run_id}/metrics_test.csv",
+    params:
+        mags=config["eval"]["mags"],
+        noise_level=config["eval"]["noise_level"],
+        n_boot=config["eval"]["n_boot"],
+        seed=stream_seed("test_noise"),
+    log:
+        "results/logs/evaluate/{run_id}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{run_id}.tsv"
+    threads: config["threads"]
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/evaluate_run.py"
+
+
+rule ceiling:
+    """5D and 1D Fisher/CRLB ceilings of log g per magnitude (median, mse, bayes)."""
+    input:
+        test=data_path("test"),
+    output:
+        csv="results/tables/ceiling.csv",
+    params:
+        mags=config["eval"]["mags"],
+        noise_level=config["eval"]["noise_level"],
+        labels=config["data"]["labels"],
+        synthetic=is_synthetic(),
+    log:
+        "results/logs/tables/ceiling.log",
+    benchmark:
+        "results/benchmarks/tables/ceiling.tsv"
+    threads: config["threads"]
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/ceiling.py"
+
+
+rule table3:
+    """Table 3: pooled metrics and R² per magnitude of each group's main (largest-N) run."""
+    input:
+        metrics=run_file("metrics_test.csv", MAIN_RUNS.values()),
+    output:
+        csv="results/tables/table3_main.csv",
+        md="results/tables/table3_main.md",
+        tex="results/tables/table3_main.tex",
+    params:
+        runs=list(MAIN_RUNS.values()),
+    log:
+        "results/logs/tables/table3_main.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/table3.py"
+
+
+rule fig1:
+    """Figure 1: R² vs SNR per model with the ceilings, drawn from Table 3 and the ceiling table."""
+    input:
+        table3="results/tables/table3_main.csv",
+        ceiling="results/tables/ceiling.csv",
+    output:
+        pdf="results/figures/fig1_r2_vs_snr.pdf",
+        png="results/figures/fig1_r2_vs_snr.png",
+    log:
+        "results/logs/figures/fig1_r2_vs_snr.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/fig1.py"
+
+
+rule scaling:
+    """Pooled test R² vs N for every run; slopes and where the ViT overtakes LightGBM; Figure 3."""
+    input:
+        metrics=run_file("metrics_test.csv"),
+    output:
+        csv="results/tables/scaling.csv",
+        summary="results/tables/scaling_summary.csv",
+        pdf="results/figures/fig3_scaling.pdf",
+        png="results/figures/fig3_scaling.png",
+    params:
+        runs=list(RUNS),
+    log:
+        "results/logs/figures/fig3_scaling.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/scaling.py"
+
+
+rule learning_curves:
+    """Validation R² and training loss per epoch of every ViT run (history.csv beside metrics.json)."""
+    input:
+        metrics=run_file("metrics.json", vit_runs()),
+    output:
+        pdf="results/figures/learning_curves.pdf",
+        png="results/figures/learning_curves.png",
+    log:
+        "results/logs/figures/learning_curves.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/learning_curves.py"
+
+
+rule pred_vs_true:
+    """Predicted vs true log g of each main run at two magnitudes of the sweep."""
+    input:
+        sweep=run_file("predictions_sweep.h5", MAIN_RUNS.values()),
+    output:
+        pdf="results/figures/pred_vs_true.pdf",
+        png="results/figures/pred_vs_true.png",
+    params:
+        runs=list(MAIN_RUNS.values()),
+        mags=config["eval"]["pred_vs_true_mags"],
+    log:
+        "results/logs/figures/pred_vs_true.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/pred_vs_true.py"

@@ -1,0 +1,17 @@
+"""Ceiling table of log g per magnitude (rule ceiling)."""
+from specvit.io import log_to
+
+log_to(snakemake.log[0])
+
+import torch
+
+from specvit.ceiling import ceiling_for_file
+from specvit.io import write_csv
+from specvit.labels import LabelSpace
+
+torch.set_num_threads(snakemake.threads)
+p = snakemake.params
+table = ceiling_for_file(snakemake.input.test, p.mags, LabelSpace.from_config(p.labels), p.noise_level,
+                         synthetic=p.synthetic)
+write_csv(table, snakemake.output.csv)
+print(table.to_string(index=False))

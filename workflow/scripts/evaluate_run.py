@@ -1,0 +1,23 @@
+"""Predict the test views of one run and tabulate its metrics (rule evaluate_run)."""
+from specvit.io import log_to
+
+log_to(snakemake.log[0])
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from specvit.evaluate import metrics_table, predict_views, read_predictions
+from specvit.io import write_csv
+from specvit.models.base import load_model
+
+torch.set_num_threads(snakemake.threads)
+p = snakemake.params
+model = load_model(Path(snakemake.input.model).parent)
+paths = predict_views(model, snakemake.input.test, p.mags, p.noise_level, p.seed, Path(snakemake.output.metrics).parent)
+pooled = metrics_table(read_predictions(paths["pooled"]), by=None, n_boot=p.n_boot, seed=p.seed)
+sweep = metrics_table(read_predictions(paths["sweep"]), by="mag", n_boot=p.n_boot, seed=p.seed)
+table = pd.concat([pooled.assign(view="pooled"), sweep.assign(view="sweep")], ignore_index=True)
+write_csv(table[["view"] + [c for c in table.columns if c != "view"]], snakemake.output.metrics)
+print(table.to_string(index=False))

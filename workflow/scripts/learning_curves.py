@@ -1,0 +1,13 @@
+"""Learning curves of every ViT run (rule learning_curves)."""
+from specvit.io import log_to
+
+log_to(snakemake.log[0])
+
+from pathlib import Path
+
+import pandas as pd
+
+from specvit.plots import plot_learning_curves
+
+histories = {Path(m).parent.name: pd.read_csv(Path(m).parent / "history.csv") for m in snakemake.input.metrics}
+plot_learning_curves(histories, snakemake.output.pdf, snakemake.output.png, metadata={"Title": "learning curves"})

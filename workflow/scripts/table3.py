@@ -1,0 +1,18 @@
+"""Table 3 from the main runs' test metrics (rule table3)."""
+from specvit.io import log_to
+
+log_to(snakemake.log[0])
+
+import pandas as pd
+
+from specvit.results import table3
+from specvit.runs import load_specs
+from specvit.tables import write_table
+
+runs = list(snakemake.params.runs)
+metrics = {rid: pd.read_csv(path) for rid, path in zip(runs, snakemake.input.metrics)}
+table = table3(metrics, load_specs(snakemake.input.metrics))
+write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex,
+            caption="Test R² and MAE of log g per model: pooled test set and per magnitude of the SNR sweep "
+                    "(95 % bootstrap intervals).")
+print(table.to_string(index=False))
