@@ -25,6 +25,10 @@ CALIBRATION_TARGETS = ["results/calibration/ceiling_vs_paper.csv", "results/cali
                        "results/figures/spectra_examples.pdf", "results/figures/spectra_examples.png"]
 SMOKE_RUNS = [f"{group}-N{n}-s0" for group in ("vit-tiny", "lightgbm", "ridge") for n in (200, 600)]
 RUN_TARGETS = [f"results/runs/{run}/metrics.json" for run in SMOKE_RUNS]
+CORE_TARGETS = (["results/tables/ceiling.csv", "results/tables/scaling.csv", "results/tables/scaling_summary.csv"]
+                + [f"results/tables/table3_main.{ext}" for ext in ("csv", "md", "tex")]
+                + [f"results/figures/{stem}.{ext}" for stem in ("fig1_r2_vs_snr", "fig3_scaling", "pred_vs_true",
+                                                               "learning_curves") for ext in ("pdf", "png")])
 
 
 def job_counts(output):
@@ -46,8 +50,11 @@ def test_dry_run(tmp_path, cfg):
     assert r.returncode == 0, r.stdout
     groups = yaml.safe_load((REPO / "config" / cfg).read_text())["runs"]
     n_runs = sum(len(g["n_train"]) * len(g.get("seeds", [0])) for g in groups)
+    has_vit = any(g["model"] == "vit" for g in groups)
     assert job_counts(r.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1,
-                                    "calibration": 1, "spectra_examples": 1, "train_run": n_runs, "all": 1}
+                                    "calibration": 1, "spectra_examples": 1, "train_run": n_runs,
+                                    "evaluate_run": n_runs, "ceiling": 1, "table3": 1, "fig1": 1, "scaling": 1,
+                                    "pred_vs_true": 1, **({"learning_curves": 1} if has_vit else {}), "all": 1}
     subsets = yaml.safe_load((REPO / "config" / cfg).read_text())["data"]["subsets"]
     for n in subsets:
         assert f"results/data/subsets/N{n}.npy" in r.stdout
@@ -106,7 +113,7 @@ def test_user_hdf5_files_are_read_in_place(tmp_path):
 
 def test_smoke_run(tmp_path):
     """The whole DAG on the smoke config; afterwards nothing is stale."""
-    targets = DATA_TARGETS + CALIBRATION_TARGETS + RUN_TARGETS
+    targets = DATA_TARGETS + CALIBRATION_TARGETS + RUN_TARGETS + CORE_TARGETS
     r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=300)
     assert r.returncode == 0, r.stdout
     for t in targets:
@@ -136,17 +143,50 @@ def test_smoke_run(tmp_path):
                      "figures/spectra_examples", "runs/lightgbm-N200-s0"):
         assert (tmp_path / f"results/logs/{rule_log}.log").exists(), rule_log
 
+    check_core_results(tmp_path)
+
     again = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout, again.stdout
 
     # a changed parameter makes exactly the outputs that use it stale
     stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, "--config", "seed=43")
     assert stale.returncode == 0, stale.stdout
+    n = len(SMOKE_RUNS)
     assert job_counts(stale.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1, "calibration": 1,
-                                        "train_run": len(SMOKE_RUNS)}
+                                        "train_run": n, "evaluate_run": n, "ceiling": 1, "table3": 1, "fig1": 1,
+                                        "scaling": 1, "pred_vs_true": 1, "learning_curves": 1}
     assert "Params have changed" in stale.stdout
     summary = run_snakemake(tmp_path, "--summary", "--configfile", SMOKE, "--config", "seed=43")
     status = {row.split("\t")[0]: row.split("\t")[4] for row in summary.stdout.splitlines() if "\t" in row}
     assert status["results/data/train.h5"] == "params changed"
     assert status["results/calibration/snr_vs_mag.csv"] == "params changed"
     assert status["results/figures/spectra_examples.pdf"] == "ok"
+
+
+def check_core_results(root):
+    """The tables hold what the runs measured (one source of numbers) and the figures exist."""
+    from sklearn.metrics import r2_score
+
+    from specvit.evaluate import read_predictions
+
+    table3 = pd.read_csv(root / "results/tables/table3_main.csv")
+    assert list(table3.columns) == ["model", "run_id", "n_train", "view", "mag", "snr_median", "n", "r2", "r2_lo",
+                                    "r2_hi", "mae", "mae_lo", "mae_hi", "rmse", "bias"]
+    assert set(table3["run_id"]) == {"vit-tiny-N600-s0", "lightgbm-N600-s0", "ridge-N600-s0"}
+    # Table 3's R2 per magnitude equals sklearn's on the stored predictions
+    for run in ("lightgbm-N600-s0", "ridge-N600-s0"):
+        preds = read_predictions(root / f"results/runs/{run}/predictions_sweep.h5")
+        for mag, g in preds.groupby("mag"):
+            row = table3[(table3["run_id"] == run) & (table3["view"] == "sweep") & np.isclose(table3["mag"], mag)]
+            assert row["r2"].item() == pytest.approx(r2_score(g["true_logg"], g["pred_logg"]), abs=1e-9)
+            assert row["r2_lo"].item() <= row["r2"].item() <= row["r2_hi"].item()
+    ceiling = pd.read_csv(root / "results/tables/ceiling.csv")
+    assert list(ceiling.columns) == ["mag", "snr_median", "kind", "dims", "r2", "r2_q10", "r2_q90"]
+    assert set(ceiling["kind"]) == {"median", "mse", "bayes"} and set(ceiling["dims"]) == {"5d", "1d"}
+    scaling = pd.read_csv(root / "results/tables/scaling.csv")
+    assert list(scaling.columns) == ["model", "n_train", "seed", "r2", "r2_lo", "r2_hi", "mae"]
+    assert len(scaling) == len(SMOKE_RUNS)
+    pooled = table3[(table3["view"] == "pooled") & (table3["run_id"] == "ridge-N600-s0")]["r2"].item()
+    assert scaling[(scaling["model"] == "ridge") & (scaling["n_train"] == 600)]["r2"].item() == pooled
+    for stem in ("fig1_r2_vs_snr", "fig3_scaling", "pred_vs_true", "learning_curves"):
+        assert (root / f"results/figures/{stem}.pdf").read_bytes().startswith(b"%PDF")
