@@ -197,6 +197,8 @@ def test_pooled_view_uses_each_stars_own_noise(test_file):
     assert abs(((x - flux) / error).std() - 1) < 0.02
     (_, x_rows, _), = ev.view_inputs(test_file, "pooled", seed=2, rows=np.arange(0, N, 2))
     assert x_rows.shape == (N // 2, flux.shape[1])
+    # a model evaluated on some rows sees exactly the spectra the others see for those stars
+    np.testing.assert_array_equal(x_rows, x[::2])
 
 
 # ----------------------------------------------------------------------------- prediction files

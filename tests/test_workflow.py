@@ -23,7 +23,7 @@ DATA_TARGETS = ([f"results/data/{s}.h5" for s in SPLITS]
                 + [f"results/data/subsets/N{n}.npy" for n in SUBSETS])
 CALIBRATION_TARGETS = ["results/calibration/ceiling_vs_paper.csv", "results/calibration/snr_vs_mag.csv",
                        "results/figures/spectra_examples.pdf", "results/figures/spectra_examples.png"]
-SMOKE_RUNS = [f"{group}-N{n}-s0" for group in ("vit-tiny", "lightgbm", "ridge") for n in (200, 600)]
+SMOKE_RUNS = [f"{group}-N{n}-s0" for group in ("vit-tiny", "lightgbm", "ridge") for n in (200, 600)] + ["template-N200-s0"]
 RUN_TARGETS = [f"results/runs/{run}/metrics.json" for run in SMOKE_RUNS]
 CORE_TARGETS = (["results/tables/ceiling.csv", "results/tables/scaling.csv", "results/tables/scaling_summary.csv"]
                 + [f"results/tables/table3_main.{ext}" for ext in ("csv", "md", "tex")]
@@ -172,7 +172,8 @@ def check_core_results(root):
     table3 = pd.read_csv(root / "results/tables/table3_main.csv")
     assert list(table3.columns) == ["model", "run_id", "n_train", "view", "mag", "snr_median", "n", "r2", "r2_lo",
                                     "r2_hi", "mae", "mae_lo", "mae_hi", "rmse", "bias"]
-    assert set(table3["run_id"]) == {"vit-tiny-N600-s0", "lightgbm-N600-s0", "ridge-N600-s0"}
+    assert set(table3["run_id"]) == {"vit-tiny-N600-s0", "lightgbm-N600-s0", "ridge-N600-s0", "template-N200-s0"}
+    assert (table3[table3["run_id"] == "template-N200-s0"]["n"] == 6).all()
     # Table 3's R2 per magnitude equals sklearn's on the stored predictions
     for run in ("lightgbm-N600-s0", "ridge-N600-s0"):
         preds = read_predictions(root / f"results/runs/{run}/predictions_sweep.h5")

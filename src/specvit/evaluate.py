@@ -10,8 +10,8 @@ Views of the same test stars, both with fixed seeded noise so every model sees i
 A noisy spectrum is ``flux + noise_level * error * eps``. The draw of each block is seeded from
 ``(seed, view, round(1000 * mag))`` through ``np.random.SeedSequence``: the noise at one magnitude
 depends on its value, not on its position in ``mags``, so adding a magnitude leaves the others'
-spectra (and so their metrics) unchanged. The draw covers the rows read, so a different ``rows``
-selection gives different noise. The SNR recorded per spectrum is ``||flux|| / ||noise_level * error||``,
+spectra (and so their metrics) unchanged. The draw covers the whole file and is then selected, so a
+star gets the same noise whichever ``rows`` a (slow) model is evaluated on. The SNR recorded per spectrum is ``||flux|| / ||noise_level * error||``,
 the SNR of the noise actually added.
 
 Prediction files (HDF5, one per view, written atomically): ``mag`` float32 [M], ``snr`` float32 [M],
@@ -81,17 +81,20 @@ def view_inputs(test_path, view: str, mags: Sequence[float] = SWEEP_MAGS, noise_
     """Yield ``(mag or None, x_noisy float32 [n, P], snr [n])`` blocks of one view of the test file.
 
     One block (mag None) for ``pooled``; one block per magnitude of ``mags`` for ``sweep``.
-    ``rows`` selects test rows as in ``data.read_arrays``.
+    ``rows`` selects test rows as in ``data.read_arrays``. The noise is drawn for the whole file and
+    then selected, so a star's noisy spectrum is the same whichever rows a model is evaluated on.
     """
     mags = _check_view_args(view, mags, noise_level)
-    flux, error = read_arrays(test_path, rows)
+    flux, error = read_arrays(test_path)
+    pick = (lambda a: a) if rows is None else (lambda a: a[rows])
     if view == "pooled":
-        yield None, fixed_noisy(flux, error, noise_level, block_seed(seed, view)), snr(flux, noise_level * error)
+        x = fixed_noisy(flux, error, noise_level, block_seed(seed, view))
+        yield None, pick(x), pick(snr(flux, noise_level * error))
         return
     for mag in mags:
         sigma = pixel_sigma(flux, mag).astype(np.float32)
         x = fixed_noisy(flux, sigma, noise_level, block_seed(seed, view, mag))
-        yield mag, x, snr(flux, noise_level * sigma)
+        yield mag, pick(x), pick(snr(flux, noise_level * sigma))
 
 
 # ----------------------------------------------------------------------------- predictions

@@ -18,13 +18,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from specvit.data import load_subset, read_arrays, read_labels, read_wave
 from specvit.io import write_json
 from specvit.loader import fixed_noisy
-from specvit.train import r2_mae
+from specvit.train import peak_memory_mb, r2_mae
 
-MODELS = ("vit", "lightgbm", "ridge")
+MODELS = ("vit", "lightgbm", "ridge", "template")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class RunSpec:
     vit: dict = field(default_factory=dict)     # ViT: preset resolved with overrides
     params: dict = field(default_factory=dict)  # baselines: constructor settings
     train: dict = field(default_factory=dict)   # ViT: trainer settings
+    max_eval_stars: int | None = None           # predict only the first stars of val/test (slow models)
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
@@ -90,6 +92,7 @@ def expand_runs(groups: list[dict], training_defaults: dict | None = None, n_pix
                     noise_level=float(g.get("noise_level", 1.0)), labels=tuple(g.get("labels", ["logg"])),
                     vit=vit, params=dict(g.get("params") or {}),
                     train={**train, "seed": int(seed)} if model == "vit" else {},
+                    max_eval_stars=g.get("max_eval_stars"),
                 )
     return specs
 
@@ -100,6 +103,10 @@ def build_model(spec: RunSpec, threads: int = 0):
         from specvit.models.vit_regressor import VitRegressor
 
         return VitRegressor(labels=spec.labels, vit=spec.vit, train=spec.train)
+    if spec.model == "template":
+        from specvit.models.template import TemplateFitRegressor
+
+        return TemplateFitRegressor(labels=spec.labels, **{"seed": spec.seed, **spec.params})
     from specvit.models.baselines import LightGBMRegressor, RidgeRegressor
 
     if spec.model == "lightgbm":
@@ -143,11 +150,15 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
         del flux, error
         info = model.fit(x_train, y_train, x_val, y_val, log=log)
     model.save(out_dir / "model")
+    if spec.max_eval_stars:
+        x_val, y_val = x_val[: spec.max_eval_stars], {k: v[: spec.max_eval_stars] for k, v in y_val.items()}
     pred = model.predict(x_val)
     val = {lab: dict(zip(("r2", "mae"), r2_mae(y_val[lab], pred[lab]))) for lab in spec.labels}
+    device = info.get("device", "cpu")
     metrics = {"run_id": spec.run_id, "model": spec.model, "n_train": spec.n_train, "seed": spec.seed,
                "noise_level": spec.noise_level, "labels": list(spec.labels), "val": val,
-               "wall_seconds": time.perf_counter() - t0, "fit": info}
+               "n_val": len(next(iter(y_val.values()))), "wall_seconds": time.perf_counter() - t0,
+               "device": device, "peak_memory_mb": peak_memory_mb(torch.device(device)), "fit": info}
     write_json(metrics, out_dir / "metrics.json")
     log(f"{spec.run_id}: validation " + ", ".join(f"{k} R2 {v['r2']:.4f} MAE {v['mae']:.4f}" for k, v in val.items()))
     return metrics

@@ -16,6 +16,7 @@ rule evaluate_run:
         noise_level=config["eval"]["noise_level"],
         n_boot=config["eval"]["n_boot"],
         seed=stream_seed("test_noise"),
+        max_stars=lambda w: RUNS[w.run_id].max_eval_stars,
     log:
         "results/logs/evaluate/{run_id}.log",
     benchmark:
