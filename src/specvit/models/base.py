@@ -36,7 +36,7 @@ REGISTRY: dict[str, type[Regressor]] = {}
 
 # Modules that register models; load_model imports them on a miss, so a caller that only imports
 # this module can still load any saved model.
-_PROVIDER_MODULES = ("specvit.models.baselines", "specvit.models.vit_regressor")
+_PROVIDER_MODULES = ("specvit.models.baselines", "specvit.models.vit_regressor", "specvit.models.template")
 
 
 def register(name: str) -> Callable[[type[Regressor]], type[Regressor]]:
