@@ -27,7 +27,6 @@ def toy_data(n=256, n_val=64, seed=0):
     x = np.linspace(-1, 1, P)
     flux = (1 - 0.1 * logg[:, None] * np.exp(-(x[None] / 0.1) ** 2)).astype(np.float32)
     error = np.full_like(flux, 0.02)
-    y = {"logg": logg}
     return (flux[:n], error[:n], {"logg": logg[:n]},
             fixed_noisy(flux[n:], error[n:], 1.0, 1), {"logg": logg[n:]})
 
