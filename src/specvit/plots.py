@@ -160,6 +160,10 @@ def plot_scaling(table, summary, pdf_path, png_path, metadata: dict | None = Non
             ax.errorbar(agg.index, agg["r2"], yerr=np.vstack([agg["r2"] - agg["lo"], agg["hi"] - agg["r2"]]),
                         color=s["color"], marker=s["marker"], ms=4, capsize=2, label=label)
         ax.set_xscale("log")
+        ns = sorted(table["n_train"].unique())
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ns))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("training spectra N")
         ax.set_ylabel("pooled test R² of log g")
         ax.legend(frameon=False)
