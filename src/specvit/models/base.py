@@ -22,12 +22,13 @@ import hashlib
 import importlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from specvit.io import atomic_path
 
 MODEL_JSON = "model.json"
 FORMAT_VERSION = 1
@@ -186,19 +187,11 @@ def atomic_write(path, write: Callable[[Path], None]) -> dict:
     Returns ``{"sha256": ..., "bytes": ...}`` of what was written. The temporary file is removed if
     ``write`` fails, so a crash never leaves ``path`` half-written.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         meta = {"sha256": sha256_file(tmp), "bytes": tmp.stat().st_size}
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return meta
 
 
