@@ -119,3 +119,45 @@ def test_user_file_with_and_without_a_jacobian(stars, tmp_path):
     assert ceiling_for_file(without, mags, space).equals(note)
     by_model = ceiling_for_file(without, mags, space, synthetic=True)  # labels read back as float32
     assert by_model["r2"].to_numpy() == pytest.approx(expected["r2"].to_numpy(), rel=1e-4, abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- 5D box prior
+
+
+def _box_case(n=120, seed=0):
+    from specvit.labels import LabelSpace
+
+    space = LabelSpace()
+    theta = space.sample(n, np.random.default_rng(seed))
+    return space, theta
+
+
+@pytest.mark.parametrize("s_logg", [0.05, 0.5, 4.0])
+def test_box_bound_with_independent_labels_equals_the_log_g_bound(s_logg):
+    """With a diagonal Fisher matrix the other labels carry nothing about log g: the 5D box
+    posterior mean of log g is the 1D one, so both bounds agree (up to Monte Carlo error)."""
+    from specvit.ceiling import bayes_bound, bayes_bound_box
+
+    space, theta = _box_case()
+    sd = np.array([300.0, s_logg, 0.5, 0.2, 0.3])
+    fisher = np.broadcast_to(np.diag(sd**-2.0), (len(theta), 5, 5))
+    box = bayes_bound_box(theta, fisher, space.low, space.high)
+    one = bayes_bound(theta[:, 1], np.full(len(theta), s_logg**2), space.priors["logg"])
+    assert box.mean() == pytest.approx(one.mean(), rel=0.06)
+
+
+def test_box_bound_uses_the_other_labels_ranges():
+    """log g degenerate with [M/H] (correlation 0.95): the bounded [M/H] range breaks part of the
+    degeneracy, so the 5D box bound is well below the log-g-only bound, and below the CRLB."""
+    from specvit.ceiling import bayes_bound, bayes_bound_box
+
+    space, theta = _box_case()
+    cov = np.diag([300.0, 1.0, 1.0, 0.2, 0.3]) ** 2
+    cov[1, 2] = cov[2, 1] = 0.95
+    fisher = np.broadcast_to(np.linalg.inv(cov), (len(theta), 5, 5))
+    box = bayes_bound_box(theta, fisher, space.low, space.high)
+    one = bayes_bound(theta[:, 1], np.full(len(theta), 1.0), space.priors["logg"])
+    assert box.mean() < 0.8 * one.mean()
+    assert 0 < box.mean() < 1.0  # the CRLB is 1.0 here
+    again = bayes_bound_box(theta, fisher, space.low, space.high)
+    assert np.array_equal(box, again)  # seeded

@@ -63,7 +63,7 @@ def crlb(fisher: torch.Tensor, index: int = LOGG, scales: np.ndarray | None = No
 
 
 def ceiling_per_star(model: torch.nn.Module, labels: np.ndarray, mags, noise_level: float = 1.0,
-                     batch_size: int = 256, jacobian_fn=None) -> dict[str, np.ndarray]:
+                     batch_size: int = 256, jacobian_fn=None, return_fisher: bool = False) -> dict[str, np.ndarray]:
     """Per-star CRLB of log g (5D and 1D) and SNR at each magnitude in ``mags``.
 
     The Jacobian is computed once per star in float64 and reused for every magnitude,
@@ -76,13 +76,18 @@ def ceiling_per_star(model: torch.nn.Module, labels: np.ndarray, mags, noise_lev
     mags = np.atleast_1d(np.asarray(mags, dtype=np.float64))
     n = labels.shape[0]
     out = {key: np.empty((mags.size, n)) for key in ("crlb_5d", "crlb_1d", "snr")}
+    if return_fisher:
+        out["fisher"] = np.empty((mags.size, n, labels.shape[1], labels.shape[1]))
     for i in range(0, n, batch_size):
         x = torch.as_tensor(labels[i : i + batch_size], dtype=torch.float64)
         flux, jac = (jacobian_fn or jacobian)(model, x)
         flux, jac = flux.detach(), jac.detach()
         for m, mag in enumerate(mags):
             sigma = pixel_sigma(flux, float(mag), noise_level)
-            marginal, conditional = crlb(fisher_matrix(jac, sigma))
+            fisher = fisher_matrix(jac, sigma)
+            marginal, conditional = crlb(fisher)
+            if return_fisher:
+                out["fisher"][m, i : i + batch_size] = fisher.numpy()
             out["crlb_5d"][m, i : i + batch_size] = marginal.numpy()
             out["crlb_1d"][m, i : i + batch_size] = conditional.numpy()
             out["snr"][m, i : i + batch_size] = snr_fn(flux, sigma).numpy()

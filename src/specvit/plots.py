@@ -103,8 +103,7 @@ def _model_styles(models) -> dict:
 
 def plot_r2_vs_snr(table3, ceiling, pdf_path, png_path, metadata: dict | None = None) -> None:
     """Figure 1: test R^2 vs SNR per model (sweep view, bootstrap 95 % intervals) with the 5D
-    ceilings: the paper's per-star median with its q10-q90 band, and the Bayes bound that
-    knows the bounded log g range (not the ranges of the other labels)."""
+    ceilings: the paper's per-star median with its q10-q90 band, and the prior-aware Bayes bound."""
     sweep = table3[table3["view"] == "sweep"].sort_values("snr_median")
     styles = _model_styles(sweep["model"].unique())
     with plt.rc_context(STYLE):
@@ -119,7 +118,7 @@ def plot_r2_vs_snr(table3, ceiling, pdf_path, png_path, metadata: dict | None = 
             bayes = c5[c5["kind"] == "bayes"]
             if len(bayes):
                 ax.plot(bayes["snr_median"], bayes["r2"], color="0.3", lw=1.5, ls="--",
-                        label="Bayes bound (log g range only)")
+                        label="5D Bayes bound (label box prior)")
         for model, g in sweep.groupby("model"):
             s = styles[model]
             yerr = np.vstack([g["r2"] - g["r2_lo"], g["r2_hi"] - g["r2"]])
