@@ -12,14 +12,14 @@ SNAKEFILE = REPO / "Snakefile"
 SCHEMA = REPO / "config" / "schema" / "config.schema.yaml"
 
 
-def run_snakemake(workdir, *args, timeout=600):
+def run_snakemake(workdir, *args, timeout=600, snakefile=SNAKEFILE):
     """`snakemake --snakefile <repo>/Snakefile --directory <workdir> *args`, run from `workdir`.
 
     Uses the snakemake of the running interpreter's environment. Returns the CompletedProcess
     with stdout and stderr merged into `.stdout`."""
     exe = Path(sys.executable).with_name("snakemake")
     cmd = [str(exe) if exe.exists() else "snakemake",
-           "--snakefile", str(SNAKEFILE), "--directory", str(workdir), *map(str, args)]
+           "--snakefile", str(snakefile), "--directory", str(workdir), *map(str, args)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout)

@@ -54,6 +54,7 @@ def test_dry_run(tmp_path, cfg):
     assert job_counts(r.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1,
                                     "calibration": 1, "spectra_examples": 1, "train_run": n_runs,
                                     "evaluate_run": n_runs, "ceiling": 1, "table3": 1, "fig1": 1, "scaling": 1,
+                                    "fig3": 1,
                                     "pred_vs_true": 1, **({"learning_curves": 1} if has_vit else {}), "all": 1}
     subsets = yaml.safe_load((REPO / "config" / cfg).read_text())["data"]["subsets"]
     for n in subsets:
@@ -111,10 +112,26 @@ def test_user_hdf5_files_are_read_in_place(tmp_path):
     assert metrics["n_train"] == 120 and np.isfinite(metrics["val"]["logg"]["r2"])
 
 
+def copy_of_the_workflow(root):
+    """Snakefile, workflow, config, envs and package sources copied to ``root``, so a test can edit them."""
+    import shutil
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    (root / "src").mkdir(parents=True)
+    shutil.copy(REPO / "Snakefile", root / "Snakefile")
+    for part in ("workflow", "config", "envs", "src/specvit"):
+        shutil.copytree(REPO / part, root / part, ignore=ignore)
+    return root / "Snakefile"
+
+
 def test_smoke_run(tmp_path):
-    """The whole DAG on the smoke config; afterwards nothing is stale."""
+    """The whole DAG on the smoke config; afterwards nothing is stale; editing a package
+    module makes exactly the outputs that run its code stale."""
     targets = DATA_TARGETS + CALIBRATION_TARGETS + RUN_TARGETS + CORE_TARGETS
-    r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=300)
+    snakefile = copy_of_the_workflow(tmp_path / "repo")
+    tmp_path = tmp_path / "work"
+    tmp_path.mkdir()
+    r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=300, snakefile=snakefile)
     assert r.returncode == 0, r.stdout
     for t in targets:
         assert (tmp_path / t).stat().st_size > 0, t
@@ -145,18 +162,37 @@ def test_smoke_run(tmp_path):
 
     check_core_results(tmp_path)
 
-    again = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE)
+    again = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout, again.stdout
 
+    # Snakemake itself sees only the scripts; the `code` params make package edits count
+    package = snakefile.parent / "src" / "specvit"
+    plots = package / "plots.py"
+    original = plots.read_text()
+    plots.write_text(original + "\n# an edit\n")
+    stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
+    assert job_counts(stale.stdout) == {"fig1": 1, "fig3": 1, "learning_curves": 1, "pred_vs_true": 1,
+                                        "spectra_examples": 1}, stale.stdout
+    plots.write_text(original)
+    forward = package / "forward.py"
+    original = forward.read_text()
+    forward.write_text(original + "\n# an edit\n")
+    stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
+    counts = job_counts(stale.stdout)
+    assert counts["simulate_split"] == 3 and counts["calibration"] == 1 and counts["ceiling"] == 1, stale.stdout
+    assert counts["train_run"] == len(SMOKE_RUNS) and counts["table3"] == 1 and counts["fig1"] == 1
+    forward.write_text(original)
+
     # a changed parameter makes exactly the outputs that use it stale
-    stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, "--config", "seed=43")
+    stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, "--config", "seed=43",
+                          snakefile=snakefile)
     assert stale.returncode == 0, stale.stdout
     n = len(SMOKE_RUNS)
     assert job_counts(stale.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1, "calibration": 1,
                                         "train_run": n, "evaluate_run": n, "ceiling": 1, "table3": 1, "fig1": 1,
-                                        "scaling": 1, "pred_vs_true": 1, "learning_curves": 1}
+                                        "scaling": 1, "fig3": 1, "pred_vs_true": 1, "learning_curves": 1}
     assert "Params have changed" in stale.stdout
-    summary = run_snakemake(tmp_path, "--summary", "--configfile", SMOKE, "--config", "seed=43")
+    summary = run_snakemake(tmp_path, "--summary", "--configfile", SMOKE, "--config", "seed=43", snakefile=snakefile)
     status = {row.split("\t")[0]: row.split("\t")[4] for row in summary.stdout.splitlines() if "\t" in row}
     assert status["results/data/train.h5"] == "params changed"
     assert status["results/calibration/snr_vs_mag.csv"] == "params changed"

@@ -8,6 +8,7 @@ rule calibration:
         ceiling="results/calibration/ceiling_vs_paper.csv",
         snr="results/calibration/snr_vs_mag.csv",
     params:
+        code=code_hash("calibration.py"),
         n_stars=config["calibration"]["n_stars"],
         seed=stream_seed("calibration"),
         mags=config["calibration"]["mags"],
@@ -28,6 +29,8 @@ rule spectra_examples:
     output:
         pdf="results/figures/spectra_examples.pdf",
         png="results/figures/spectra_examples.png",
+    params:
+        code=code_hash("spectra_examples.py"),
     log:
         "results/logs/figures/spectra_examples.log",
     conda:

@@ -272,3 +272,63 @@ def table_targets():
 def all_targets():
     """Everything `rule all` builds; later stages append their own lists here."""
     return data_targets() + calibration_targets() + run_targets() + table_targets() + figure_targets()
+
+
+# ---------------------------------------------------------------- code tracking
+
+# Snakemake notices edits to a rule's script but not to the package modules the script
+# imports. Each job therefore gets a param `code`, a hash of the specvit modules its script
+# imports, directly or through other specvit modules (a static scan of import statements,
+# including those inside functions). Editing the forward model makes the data and everything
+# downstream stale; editing the plotting module only the figures.
+
+import ast
+import hashlib
+
+PACKAGE_DIR = Path(workflow.basedir) / "src" / "specvit"
+
+
+def _specvit_imports(path):
+    """specvit module names imported anywhere in the file at ``path``."""
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("specvit"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("specvit"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)  # `from specvit import x`
+    return found
+
+
+def _module_file(name):
+    parts = name.split(".")[1:]
+    if not parts:
+        return PACKAGE_DIR / "__init__.py"
+    rel = Path(*parts)
+    for candidate in (PACKAGE_DIR / rel.with_suffix(".py"), PACKAGE_DIR / rel / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def code_hash(script):
+    """Hash of the specvit files that the workflow script ``script`` (relative to
+    workflow/scripts) imports, transitively; resources (line lists) count as code too."""
+    todo, seen = list(_specvit_imports(Path(workflow.basedir) / "workflow" / "scripts" / script)), set()
+    files = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = _module_file(name)
+        if path is not None:
+            files.add(path)
+            todo.extend(_specvit_imports(path))
+    if any(p.name == "forward.py" for p in files):
+        files.update((PACKAGE_DIR / "resources").glob("*.csv"))
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -9,6 +9,7 @@ if is_synthetic():
         output:
             h5="results/data/{split}.h5",
         params:
+            code=code_hash("simulate_split.py"),
             n=lambda w: split_size(w.split),
             seed=lambda w: split_seed(w.split),
             labels=config["data"]["labels"],
@@ -31,6 +32,8 @@ rule validate_split:
         h5=lambda w: data_path(w.split),
     output:
         json="results/data/{split}.summary.json",
+    params:
+        code=code_hash("validate_split.py"),
     log:
         "results/logs/data/validate_{split}.log",
     benchmark:
@@ -48,6 +51,7 @@ rule subsets:
     output:
         npy=subset_paths(),
     params:
+        code=code_hash("subsets.py"),
         sizes=sorted(config["data"]["subsets"]),
         seed=stream_seed("subsets"),
     log:

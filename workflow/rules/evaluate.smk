@@ -12,6 +12,7 @@ rule evaluate_run:
         sweep="results/runs/{run_id}/predictions_sweep.h5",
         metrics="results/runs/{run_id}/metrics_test.csv",
     params:
+        code=code_hash("evaluate_run.py"),
         mags=config["eval"]["mags"],
         noise_level=config["eval"]["noise_level"],
         n_boot=config["eval"]["n_boot"],
@@ -35,6 +36,7 @@ rule ceiling:
     output:
         csv="results/tables/ceiling.csv",
     params:
+        code=code_hash("ceiling.py"),
         mags=config["eval"]["mags"],
         noise_level=config["eval"]["noise_level"],
         labels=config["data"]["labels"],
@@ -59,6 +61,7 @@ rule table3:
         md="results/tables/table3_main.md",
         tex="results/tables/table3_main.tex",
     params:
+        code=code_hash("table3.py"),
         runs=list(MAIN_RUNS.values()),
     log:
         "results/logs/tables/table3_main.log",
@@ -76,6 +79,8 @@ rule fig1:
     output:
         pdf="results/figures/fig1_r2_vs_snr.pdf",
         png="results/figures/fig1_r2_vs_snr.png",
+    params:
+        code=code_hash("fig1.py"),
     log:
         "results/logs/figures/fig1_r2_vs_snr.log",
     conda:
@@ -85,22 +90,39 @@ rule fig1:
 
 
 rule scaling:
-    """Pooled test R² vs N for every run; slopes and where the ViT overtakes LightGBM; Figure 3."""
+    """Pooled test R² vs N for every run; slopes and where the ViT overtakes LightGBM."""
     input:
         metrics=run_file("metrics_test.csv"),
     output:
         csv="results/tables/scaling.csv",
         summary="results/tables/scaling_summary.csv",
+    params:
+        code=code_hash("scaling.py"),
+        runs=list(RUNS),
+    log:
+        "results/logs/tables/scaling.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/scaling.py"
+
+
+rule fig3:
+    """Figure 3: the scaling curve, drawn from the scaling tables."""
+    input:
+        csv="results/tables/scaling.csv",
+        summary="results/tables/scaling_summary.csv",
+    output:
         pdf="results/figures/fig3_scaling.pdf",
         png="results/figures/fig3_scaling.png",
     params:
-        runs=list(RUNS),
+        code=code_hash("fig3.py"),
     log:
         "results/logs/figures/fig3_scaling.log",
     conda:
         "../../envs/plot.yaml"
     script:
-        "../scripts/scaling.py"
+        "../scripts/fig3.py"
 
 
 rule learning_curves:
@@ -110,6 +132,8 @@ rule learning_curves:
     output:
         pdf="results/figures/learning_curves.pdf",
         png="results/figures/learning_curves.png",
+    params:
+        code=code_hash("learning_curves.py"),
     log:
         "results/logs/figures/learning_curves.log",
     conda:
@@ -126,6 +150,7 @@ rule pred_vs_true:
         pdf="results/figures/pred_vs_true.pdf",
         png="results/figures/pred_vs_true.png",
     params:
+        code=code_hash("pred_vs_true.py"),
         runs=list(MAIN_RUNS.values()),
         mags=config["eval"]["pred_vs_true_mags"],
     log:

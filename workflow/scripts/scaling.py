@@ -1,4 +1,4 @@
-"""Scaling table, its summary and Figure 3 (rule scaling)."""
+"""Scaling table and its summary (rule scaling)."""
 from specvit.io import log_to
 
 log_to(snakemake.log[0])
@@ -6,7 +6,6 @@ log_to(snakemake.log[0])
 import pandas as pd
 
 from specvit.io import write_csv
-from specvit.plots import plot_scaling
 from specvit.results import scaling
 from specvit.runs import load_specs
 
@@ -14,5 +13,4 @@ metrics = {rid: pd.read_csv(path) for rid, path in zip(snakemake.params.runs, sn
 table, summary = scaling(metrics, load_specs(snakemake.input.metrics))
 write_csv(table, snakemake.output.csv)
 write_csv(summary, snakemake.output.summary)
-plot_scaling(table, summary, snakemake.output.pdf, snakemake.output.png, metadata={"Title": "R2 vs N"})
 print(table.to_string(index=False), summary.to_string(index=False), sep="\n\n")
