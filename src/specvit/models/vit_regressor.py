@@ -48,6 +48,7 @@ class VitRegressor(Regressor):
         error = np.zeros_like(x_train) if error_train is None else check_x(error_train, "error_train",
                                                                          n_features=x_train.shape[1])
         self.wave = None if wave is None else np.asarray(wave, dtype=np.float64)
+        torch.manual_seed(self.train_cfg.seed)  # the initial weights are part of the run's result
         model = self._build(x_train.shape[1])
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(run_dir) if run_dir is not None else Path(scratch)
