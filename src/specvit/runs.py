@@ -23,7 +23,8 @@ import torch
 from specvit.data import load_subset, read_arrays, read_labels, read_wave
 from specvit.io import write_json
 from specvit.loader import fixed_noisy
-from specvit.train import peak_memory_mb, r2_mae
+from specvit.evaluate import point_metrics
+from specvit.train import peak_memory_mb
 
 MODELS = ("vit", "lightgbm", "ridge", "template")
 
@@ -153,7 +154,7 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
     if spec.max_eval_stars:
         x_val, y_val = x_val[: spec.max_eval_stars], {k: v[: spec.max_eval_stars] for k, v in y_val.items()}
     pred = model.predict(x_val)
-    val = {lab: dict(zip(("r2", "mae"), r2_mae(y_val[lab], pred[lab]))) for lab in spec.labels}
+    val = {lab: {k: point_metrics(y_val[lab], pred[lab])[k] for k in ("r2", "mae")} for lab in spec.labels}
     device = info.get("device", "cpu")
     metrics = {"run_id": spec.run_id, "model": spec.model, "n_train": spec.n_train, "seed": spec.seed,
                "noise_level": spec.noise_level, "labels": list(spec.labels), "val": val,

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from specvit.evaluate import point_metrics
 from specvit.io import atomic_path
 from specvit.loader import NoisyBatches, epoch_generator
 
@@ -145,13 +146,6 @@ def loss_fn(out: torch.Tensor, target: torch.Tensor, cfg: TrainConfig, weights: 
     return (per.mean(dim=0) * weights).sum() / weights.sum()
 
 
-def r2_mae(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
-    resid = y_true - y_pred
-    ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
-    r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
-    return r2, float(np.abs(resid).mean())
-
-
 @torch.no_grad()
 def predict_normalised(model: torch.nn.Module, x: np.ndarray, n_labels: int, device: torch.device,
                        amp: torch.dtype | None, batch_size: int = 1024) -> np.ndarray:
@@ -266,7 +260,8 @@ def train(model: torch.nn.Module, cfg: TrainConfig, run_dir, labels: tuple[str, 
             losses.append(loss.item())
         seconds = time.perf_counter() - t0
         pred = scaler.inverse(predict_normalised(model, x_val, k, device, amp))
-        val_r2, val_mae = r2_mae(y_va[:, main], pred[:, main])
+        val = point_metrics(y_va[:, main], pred[:, main])
+        val_r2, val_mae = val["r2"], val["mae"]
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
                "val_r2": val_r2, "val_mae": val_mae, "lr": lr,
                "grad_norm_median": float(np.median(grad_norms)) if grad_norms else float("nan"),
