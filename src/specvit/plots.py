@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from specvit import provenance  # noqa: E402
 from specvit.io import atomic_path  # noqa: E402
 
 # Okabe-Ito: distinguishable in print and for colour-blind readers.
@@ -27,12 +28,16 @@ STYLE = {
 
 
 def save_figure(fig, pdf_path, png_path, metadata: dict | None = None) -> None:
-    """Write ``fig`` to PDF and PNG through temporary names, so a killed job leaves no half file."""
+    """Write ``fig`` to PDF and PNG through temporary names, so a killed job leaves no half file; in a
+    tracked workflow job (``specvit.provenance.track``) the PDF metadata also carry the commit and the
+    config hash, and the sidecar ``<stem>.prov.json`` is written."""
+    metadata = {**(metadata or {}), **provenance.pdf_metadata()}
     for path, fmt in ((pdf_path, "pdf"), (png_path, "png")):
-        meta = {k: str(v) for k, v in (metadata or {}).items()} if fmt == "pdf" else None
+        meta = {k: str(v) for k, v in metadata.items()} if fmt == "pdf" else None
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight")
     plt.close(fig)
+    provenance.stamp(pdf_path, png_path)
 
 
 def _mark_features(ax, features, ymax_label=True):

@@ -24,6 +24,7 @@ from specvit.data import load_subset, read_arrays, read_labels, read_wave
 from specvit.io import write_json
 from specvit.loader import fixed_noisy
 from specvit.evaluate import point_metrics
+from specvit.gitinfo import git_state
 from specvit.train import peak_memory_mb
 
 MODELS = ("vit", "lightgbm", "ridge", "template")
@@ -159,7 +160,8 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
     metrics = {"run_id": spec.run_id, "model": spec.model, "n_train": spec.n_train, "seed": spec.seed,
                "noise_level": spec.noise_level, "labels": list(spec.labels), "val": val,
                "n_val": len(next(iter(y_val.values()))), "wall_seconds": time.perf_counter() - t0,
-               "device": device, "peak_memory_mb": peak_memory_mb(torch.device(device)), "fit": info}
+               "device": device, "peak_memory_mb": peak_memory_mb(torch.device(device)), "fit": info,
+               "git": git_state()}  # the commit (and dirty flag) of the code that trained it
     write_json(metrics, out_dir / "metrics.json")
     log(f"{spec.run_id}: validation " + ", ".join(f"{k} R2 {v['r2']:.4f} MAE {v['mae']:.4f}" for k, v in val.items()))
     return metrics

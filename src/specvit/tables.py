@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from specvit import provenance
 from specvit.io import atomic_path, write_csv
 
 
@@ -54,10 +55,12 @@ def to_latex(df: pd.DataFrame, digits: int = 3, caption: str | None = None, labe
 
 def write_table(df: pd.DataFrame, csv_path, md_path=None, tex_path=None, caption: str | None = None,
                 digits: int = 3, label: str | None = None) -> None:
-    """Write ``df`` as CSV, and as Markdown / LaTeX where paths are given (all atomically)."""
+    """Write ``df`` as CSV, and as Markdown / LaTeX where paths are given (all atomically); in a tracked
+    workflow job (``specvit.provenance.track``) also the provenance sidecar ``<stem>.prov.json``."""
     write_csv(df, csv_path)
     for path, text in ((md_path, lambda: to_markdown(df, digits, caption)),
                        (tex_path, lambda: to_latex(df, digits, caption, label or f"tab:{Path(csv_path).stem}"))):
         if path is not None:
             with atomic_path(path) as tmp:
                 tmp.write_text(text())
+    provenance.stamp(*(p for p in (csv_path, md_path, tex_path) if p is not None))

@@ -34,7 +34,8 @@ rule ceiling:
     input:
         test=data_path("test"),
     output:
-        csv="results/tables/ceiling.csv",
+        csv=report("results/tables/ceiling.csv", caption="../report/ceiling.rst", category="Information ceiling (§5)",
+                   labels={"name": "ceiling", "format": "CSV"}),
     params:
         code=code_hash("ceiling.py"),
         mags=config["eval"]["mags"],
@@ -57,9 +58,12 @@ rule table3:
     input:
         metrics=run_file("metrics_test.csv", MAIN_RUNS.values()),
     output:
-        csv="results/tables/table3_main.csv",
-        md="results/tables/table3_main.md",
-        tex="results/tables/table3_main.tex",
+        csv=report("results/tables/table3_main.csv", caption="../report/table3_main.rst", category="Main results (§6.2, Table 3, Fig. 1)",
+                   labels={"name": "Table 3", "format": "CSV"}),
+        md=report("results/tables/table3_main.md", caption="../report/table3_main.rst", category="Main results (§6.2, Table 3, Fig. 1)",
+                   labels={"name": "Table 3", "format": "Markdown"}),
+        tex=report("results/tables/table3_main.tex", caption="../report/table3_main.rst", category="Main results (§6.2, Table 3, Fig. 1)",
+                   labels={"name": "Table 3", "format": "LaTeX"}),
     params:
         code=code_hash("table3.py"),
         runs=list(MAIN_RUNS.values()),
@@ -77,8 +81,10 @@ rule fig1:
         table3="results/tables/table3_main.csv",
         ceiling="results/tables/ceiling.csv",
     output:
-        pdf="results/figures/fig1_r2_vs_snr.pdf",
-        png="results/figures/fig1_r2_vs_snr.png",
+        pdf=report("results/figures/fig1_r2_vs_snr.pdf", caption="../report/fig1_r2_vs_snr.rst", category="Main results (§6.2, Table 3, Fig. 1)",
+                   labels={"name": "Figure 1", "format": "PDF"}),
+        png=report("results/figures/fig1_r2_vs_snr.png", caption="../report/fig1_r2_vs_snr.rst", category="Main results (§6.2, Table 3, Fig. 1)",
+                   labels={"name": "Figure 1", "format": "PNG"}),
     params:
         code=code_hash("fig1.py"),
     log:
@@ -94,8 +100,10 @@ rule scaling:
     input:
         metrics=run_file("metrics_test.csv"),
     output:
-        csv="results/tables/scaling.csv",
-        summary="results/tables/scaling_summary.csv",
+        csv=report("results/tables/scaling.csv", caption="../report/scaling.rst", category="Data scaling (§6.4, Fig. 3)",
+                   labels={"name": "scaling", "format": "CSV"}),
+        summary=report("results/tables/scaling_summary.csv", caption="../report/scaling_summary.rst", category="Data scaling (§6.4, Fig. 3)",
+                   labels={"name": "scaling summary", "format": "CSV"}),
     params:
         code=code_hash("scaling.py"),
         runs=list(RUNS),
@@ -113,8 +121,10 @@ rule fig3:
         csv="results/tables/scaling.csv",
         summary="results/tables/scaling_summary.csv",
     output:
-        pdf="results/figures/fig3_scaling.pdf",
-        png="results/figures/fig3_scaling.png",
+        pdf=report("results/figures/fig3_scaling.pdf", caption="../report/fig3_scaling.rst", category="Data scaling (§6.4, Fig. 3)",
+                   labels={"name": "Figure 3", "format": "PDF"}),
+        png=report("results/figures/fig3_scaling.png", caption="../report/fig3_scaling.rst", category="Data scaling (§6.4, Fig. 3)",
+                   labels={"name": "Figure 3", "format": "PNG"}),
     params:
         code=code_hash("fig3.py"),
     log:
@@ -130,8 +140,10 @@ rule learning_curves:
     input:
         metrics=run_file("metrics.json", vit_runs()),
     output:
-        pdf="results/figures/learning_curves.pdf",
-        png="results/figures/learning_curves.png",
+        pdf=report("results/figures/learning_curves.pdf", caption="../report/learning_curves.rst", category="Main results (§6.2, Table 3, Fig. 1)",
+                   labels={"name": "learning curves", "format": "PDF"}),
+        png=report("results/figures/learning_curves.png", caption="../report/learning_curves.rst", category="Main results (§6.2, Table 3, Fig. 1)",
+                   labels={"name": "learning curves", "format": "PNG"}),
     params:
         code=code_hash("learning_curves.py"),
     log:
@@ -147,8 +159,10 @@ rule pred_vs_true:
     input:
         sweep=run_file("predictions_sweep.h5", MAIN_RUNS.values()),
     output:
-        pdf="results/figures/pred_vs_true.pdf",
-        png="results/figures/pred_vs_true.png",
+        pdf=report("results/figures/pred_vs_true.pdf", caption="../report/pred_vs_true.rst", category="Main results (§6.2, Table 3, Fig. 1)",
+                   labels={"name": "predicted vs true", "format": "PDF"}),
+        png=report("results/figures/pred_vs_true.png", caption="../report/pred_vs_true.rst", category="Main results (§6.2, Table 3, Fig. 1)",
+                   labels={"name": "predicted vs true", "format": "PNG"}),
     params:
         code=code_hash("pred_vs_true.py"),
         runs=list(MAIN_RUNS.values()),

@@ -2,16 +2,17 @@
 from specvit.io import log_to
 
 log_to(snakemake.log[0])
+from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import torch
 
 from specvit.calibration import calibration_tables
-from specvit.io import write_csv
+from specvit.tables import write_table
 from specvit.labels import LabelSpace
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 ceiling_df, snr_df = calibration_tables(p.n_stars, p.seed, list(p.mags), LabelSpace.from_config(p.labels))
-write_csv(ceiling_df, snakemake.output.ceiling)
-write_csv(snr_df, snakemake.output.snr)
+write_table(ceiling_df, snakemake.output.ceiling)
+write_table(snr_df, snakemake.output.snr)
 print(ceiling_df.to_string(index=False), snr_df.to_string(index=False), sep="\n\n", flush=True)

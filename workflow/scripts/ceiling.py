@@ -2,16 +2,17 @@
 from specvit.io import log_to
 
 log_to(snakemake.log[0])
+from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import torch
 
 from specvit.ceiling import ceiling_for_file
-from specvit.io import write_csv
+from specvit.tables import write_table
 from specvit.labels import LabelSpace
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 table = ceiling_for_file(snakemake.input.test, p.mags, LabelSpace.from_config(p.labels), p.noise_level,
                          synthetic=p.synthetic)
-write_csv(table, snakemake.output.csv)
+write_table(table, snakemake.output.csv)
 print(table.to_string(index=False))

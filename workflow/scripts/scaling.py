@@ -2,15 +2,16 @@
 from specvit.io import log_to
 
 log_to(snakemake.log[0])
+from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import pandas as pd
 
-from specvit.io import write_csv
+from specvit.tables import write_table
 from specvit.results import scaling
 from specvit.runs import load_specs
 
 metrics = {rid: pd.read_csv(path) for rid, path in zip(snakemake.params.runs, snakemake.input.metrics)}
 table, summary = scaling(metrics, load_specs(snakemake.input.metrics))
-write_csv(table, snakemake.output.csv)
-write_csv(summary, snakemake.output.summary)
+write_table(table, snakemake.output.csv)
+write_table(summary, snakemake.output.summary)
 print(table.to_string(index=False), summary.to_string(index=False), sep="\n\n")

@@ -1,0 +1,70 @@
+# Tracking: the run registry, the generated paper checklist, the check against the paper's
+# numbers, and the optional MLflow export. Captions of the report are in workflow/report/.
+
+include: "tracking_common.smk"
+
+
+rule registry:
+    """results/runs.csv (one row per run folder) and the params diff per experiment."""
+    input:
+        metrics=run_file("metrics.json"),
+        test=run_file("metrics_test.csv"),
+    output:
+        csv=report("results/runs.csv", caption="../report/runs.rst", category="Reproducibility (appendix)",
+                   labels={"name": "run registry", "format": "CSV"}),
+        compare=report("results/tables/runs_compare.md", caption="../report/runs_compare.rst",
+                       category="Reproducibility (appendix)", labels={"name": "runs compared", "format": "Markdown"}),
+    params:
+        code=code_hash("registry.py"),
+        run_ids=list(RUNS),
+    log:
+        "results/logs/tracking/registry.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/registry.py"
+
+
+rule paper_checklist:
+    """The paper's checklist with the DAG status of each item and our numbers beside the paper's.
+    Depends on every table and figure of the config, so it is made last and rebuilt when any changes."""
+    input:
+        result_targets(),
+    output:
+        checklist=report(CHECKLIST_OUTPUTS[0], caption="../report/paper_checklist.rst",
+                         category="Reproducibility (appendix)", labels={"name": "paper checklist", "format": "Markdown"}),
+        csv=report(CHECKLIST_OUTPUTS[1], caption="../report/paper_numbers.rst", category="Reproducibility (appendix)",
+                   labels={"name": "our numbers vs the paper's", "format": "CSV"}),
+        md=report(CHECKLIST_OUTPUTS[2], caption="../report/paper_numbers.rst", category="Reproducibility (appendix)",
+                  labels={"name": "our numbers vs the paper's", "format": "Markdown"}),
+    params:
+        code=code_hash("paper_checklist.py"),
+        groups=run_group_names(),
+        targets=result_targets(),
+    log:
+        "results/logs/tracking/paper_checklist.log",
+    conda:
+        "../../envs/tracking.yaml"
+    script:
+        "../scripts/paper_checklist.py"
+
+
+rule check_paper:
+    """`snakemake check_paper`: prints chosen numbers against the paper's within the tolerances of
+    tracking.check_paper; builds nothing, always runs, fails only with tracking.check_paper.strict."""
+    params:
+        code=code_hash("check_paper.py"),
+        groups=run_group_names(),
+        targets=result_targets(),
+        tolerances=config["tracking"]["check_paper"]["tolerances"],
+        strict=config["tracking"]["check_paper"]["strict"],
+    log:
+        "results/logs/tracking/check_paper.log",
+    conda:
+        "../../envs/tracking.yaml"
+    script:
+        "../scripts/check_paper.py"
+
+
+localrules:
+    check_paper,

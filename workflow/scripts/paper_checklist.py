@@ -1,0 +1,29 @@
+"""The generated paper checklist and the table of our numbers vs the paper's (rule paper_checklist)."""
+from specvit.io import log_to
+
+log_to(snakemake.log[0])
+from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+
+import os
+from pathlib import Path
+
+from specvit import checklist
+from specvit.io import atomic_path
+from specvit.provenance import config_hash, stamp
+from specvit.tables import write_table
+
+p = snakemake.params
+paper = checklist.load_paper()
+numbers = checklist.numbers_table(paper, checklist.Results.read(".", p.groups))
+item_targets = sorted({t for item in paper["items"] for t in item["targets"]} & set(p.targets))
+files = checklist.dag_status(Path(snakemake.scriptdir).resolve().parents[1] / "Snakefile", os.getcwd(), snakemake.config,
+                             item_targets)
+statuses = {i["id"]: checklist.item_status(i["targets"], files, p.targets) for i in paper["items"]}
+readiness = checklist.readiness_status(paper, statuses, checklist.provenance_status(p.targets, "."))
+write_table(numbers, snakemake.output.csv, snakemake.output.md,
+            caption=f"Our numbers beside the paper's ({paper['source']}); diff = ours − paper.")
+with atomic_path(snakemake.output.checklist) as tmp:
+    tmp.write_text(checklist.checklist_markdown(paper, numbers, statuses, readiness, config_hash(snakemake.config),
+                                                p.targets))
+stamp(snakemake.output.checklist)
+print(files, statuses, readiness, sep="\n")
