@@ -55,7 +55,8 @@ def test_dry_run(tmp_path, cfg):
                                     "calibration": 1, "spectra_examples": 1, "train_run": n_runs,
                                     "evaluate_run": n_runs, "ceiling": 1, "table3": 1, "fig1": 1, "scaling": 1,
                                     "fig3": 1,
-                                    "pred_vs_true": 1, **({"learning_curves": 1} if has_vit else {}), "all": 1}
+                                    "pred_vs_true": 1, **({"learning_curves": 1} if has_vit else {}),
+                                    "registry": 1, "paper_checklist": 1, "all": 1}
     subsets = yaml.safe_load((REPO / "config" / cfg).read_text())["data"]["subsets"]
     for n in subsets:
         assert f"results/data/subsets/N{n}.npy" in r.stdout

@@ -280,10 +280,13 @@ def readiness_status(paper: dict, statuses: dict[str, str], provenance: str) -> 
 
 
 def compare_with_paper(numbers: pd.DataFrame, tolerances: dict, file_status: dict | None = None) -> pd.DataFrame:
-    """PASS where |ours − paper| <= tolerance, FAIL where it is larger, MISSING where we have no number."""
+    """PASS where |ours − paper| <= tolerance, FAIL where it is larger, MISSING where we have no number;
+    a tolerance of None leaves the number out (config files merge tolerances, so they cannot delete one)."""
     rows = []
     by_key = numbers.set_index("key")
     for key, tol in tolerances.items():
+        if tol is None:
+            continue
         r = by_key.loc[key]
         diff = float(r["diff"])
         result = "MISSING" if math.isnan(diff) else ("PASS" if abs(diff) <= tol + 1e-12 else "FAIL")

@@ -68,3 +68,28 @@ rule check_paper:
 
 localrules:
     check_paper,
+
+
+rule mlflow:
+    """Load the registry, the ViT histories and the tables and figures into MLflow (tracking.mlflow).
+    A local rule: one writer on the machine that runs Snakemake, so no SQLite lock races."""
+    input:
+        registry="results/runs.csv",
+        histories=run_file("metrics.json", vit_runs()),
+        results=[t for t in result_targets() if t != "results/runs.csv"],
+    output:
+        json="results/mlflow/logged.json",
+    params:
+        code=code_hash("mlflow_export.py"),
+        uri=config["tracking"]["mlflow_uri"],
+        experiment=config["tracking"]["mlflow_experiment"],
+    log:
+        "results/logs/tracking/mlflow.log",
+    conda:
+        "../../envs/mlflow.yaml"
+    script:
+        "../scripts/mlflow_export.py"
+
+
+localrules:
+    mlflow,
