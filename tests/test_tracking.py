@@ -172,7 +172,8 @@ def test_every_table_and_figure_has_a_sidecar_that_matches_the_files(work):
     assert set(table3["outputs"]) == {"table3_main.csv", "table3_main.md", "table3_main.tex"}
     assert table3["rule"] == "table3" and table3["params"]["runs"] == ["vit-tiny-N200-s0", "lightgbm-N600-s0",
                                                                         "ridge-N600-s0"]
-    assert set(table3["run_devices"]) == {"vit-tiny-N200-s0", "lightgbm-N600-s0", "ridge-N600-s0"}
+    assert table3["runs"] == {rid: {"seed": 0, "device": "cpu", "git_commit": head}
+                              for rid in ("lightgbm-N600-s0", "ridge-N600-s0", "vit-tiny-N200-s0")}
     calibration = json.loads((work / "results/calibration/snr_vs_mag.prov.json").read_text())
     assert calibration["seeds"]["params.seed"] == 42 + 4  # the calibration stream
     for pdf in FIGURES:
@@ -184,6 +185,7 @@ def test_tables_are_byte_identical_when_rebuilt(work):
     tables = TABLES[:4]
     before = {t: sha256(work / t) for t in tables}
     r = snakemake(work, *tables, "--cores", "2", "--forcerun", "table3", "scaling", "ceiling")
+    assert r.stdout.count("Finished jobid") == 3, r.stdout[-3000:]
     assert r.returncode == 0, r.stdout[-3000:]
     assert {t: sha256(work / t) for t in tables} == before
     r = snakemake(work, "--cores", "2")  # the figures and the checklist follow the rebuilt tables

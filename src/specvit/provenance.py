@@ -9,7 +9,8 @@ each table or figure, the sidecar of its stem (``table3_main.{csv,md,tex}`` ->
 ``table3_main.prov.json``; ``fig1_r2_vs_snr.{pdf,png}`` -> ``fig1_r2_vs_snr.prov.json``):
 content hashes of the files written and of the job's inputs, the config values the rule
 used (its params), a hash of the whole config, the seeds, the code hash, the git commit and
-whether the tree was dirty, package versions and the device. PDFs also carry the commit and
+whether the tree was dirty, package versions, the device, and the seed, device and commit of
+each training run among the inputs. PDFs also carry the commit and
 the config hash in their metadata (Subject, Keywords).
 
 The time stamp lives in the sidecar only, so tables stay byte-identical between builds.
@@ -142,14 +143,17 @@ def device() -> dict:
     return out
 
 
-def run_devices(inputs) -> dict:
-    """{run_id: device} of the training runs among the inputs (files inside results/runs/<run_id>/),
-    read from their metrics.json: where the numbers of a table were really made."""
+def input_runs(inputs) -> dict:
+    """{run_id: {"seed", "device", "git_commit"}} of the training runs among the inputs (files inside
+    results/runs/<run_id>/), from their run.json and metrics.json: where and how the numbers were made."""
     out = {}
     for p in inputs:
         run_dir = next((d for d in Path(p).parents if d.parent.name == "runs"), None)
-        if run_dir is not None and (run_dir / "metrics.json").is_file():
-            out[run_dir.name] = json.loads((run_dir / "metrics.json").read_text()).get("device")
+        if run_dir is None or run_dir.name in out or not (run_dir / "metrics.json").is_file():
+            continue
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        out[run_dir.name] = {"seed": metrics.get("seed"), "device": metrics.get("device"),
+                             "git_commit": (metrics.get("git") or {}).get("commit")}
     return dict(sorted(out.items()))
 
 
@@ -187,7 +191,7 @@ def stamp(*paths) -> Path | None:
         "git": _job["git"],
         "packages": package_versions(),
         "device": device(),
-        "run_devices": run_devices(inputs),
+        "runs": input_runs(inputs),
     }
     out = sidecar_path(paths[0])
     write_json(record, out)
