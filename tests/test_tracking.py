@@ -168,6 +168,12 @@ def test_every_table_and_figure_has_a_sidecar_that_matches_the_files(work):
         assert prov["git"]["commit"] == head and isinstance(prov["git"]["dirty"], bool)
         assert prov["seeds"]["config.seed"] == 42
         assert prov["packages"]["torch"] and prov["device"]["accelerator"] == "cpu"
+    # every file in the table and figure folders is listed in a sidecar (catches a script without `track`)
+    made = [p for d in ("tables", "figures", "calibration") for p in (work / "results" / d).iterdir()
+            if not p.name.endswith(".prov.json")]
+    for path in made:
+        prov = work / sidecar_path(path.relative_to(work))
+        assert prov.is_file() and path.name in json.loads(prov.read_text())["outputs"], path
     table3 = json.loads((work / "results/tables/table3_main.prov.json").read_text())
     assert set(table3["outputs"]) == {"table3_main.csv", "table3_main.md", "table3_main.tex"}
     assert table3["rule"] == "table3" and table3["params"]["runs"] == ["vit-tiny-N200-s0", "lightgbm-N600-s0",
