@@ -48,7 +48,7 @@ PLUGIN = importlib.util.find_spec("snakemake_executor_plugin_slurm") is not None
 def _slurm_env():
     """The environment with SLURM_CONF of the CI cluster, or None when no cluster answers."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if "SLURM_CONF" not in env and (SLURM_DIR / "slurm.conf").is_file():
+    if "SLURM_CONF" not in env and (SLURM_DIR / "pids").is_file():  # started by .ci/slurm_up.sh
         env["SLURM_CONF"] = str(SLURM_DIR / "slurm.conf")
     if shutil.which("sinfo") is None or "SLURM_CONF" not in env:
         return None
