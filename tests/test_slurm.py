@@ -5,16 +5,21 @@ starts it) and the executor plugin (`pip install -e ".[slurm]"`); without them t
 unless SPECVIT_REQUIRE_SLURM=1 (set by .ci/run), where a missing cluster is an error.
 They submit a small DAG (two runs of the smoke config: the tiny ViT and LightGBM, and Table 3)
 through `--profile profiles/slurm --profile .ci/slurm-profile`, check that every job ran as a
-Slurm job, that the ViT job was handed a GPU, that the tables equal those of a local run, and
-that a failing job makes snakemake exit non-zero.
+Slurm job, that the ViT job was handed a GPU, that the tables equal those of a local run, that a
+requeued (preempted) ViT job resumes from its checkpoint, and that a failing job makes snakemake
+exit non-zero. The other tests (no cluster needed) check the GPU-hours that a dry run prints and
+the sizing functions of specvit.cluster.
 """
 import importlib.util
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +41,8 @@ SLURM_DIR = Path(os.environ.get("SPECVIT_SLURM_DIR", "/tmp/specvit-slurm"))
 GROUPS = ["--groups", "simulate_split=data", "subsets=data", "evaluate_run=report", "table3=report",
           "--group-components", "data=3"]
 RUNS_OVERLAY = {"runs": [
-    {"name": "vit-tiny", "model": "vit", "preset": "tiny", "n_train": [200]},
+    # 60 epochs (about 3 s on an idle machine) leave time to requeue the job in mid-training
+    {"name": "vit-tiny", "model": "vit", "preset": "tiny", "n_train": [200], "train": {"epochs": 60}},
     {"name": "lightgbm", "model": "lightgbm", "params": {"n_estimators": 40, "num_leaves": 15}, "n_train": [200]},
 ]}
 VIT, LGBM = "vit-tiny-N200-s0", "lightgbm-N200-s0"
@@ -66,14 +72,18 @@ def _unavailable(reason):
     pytest.skip(reason)
 
 
-def snakemake_slurm(workdir, env, *args, timeout=300):
+def slurm_command(workdir, *args, timeout=300):
     """snakemake with the slurm profile and the CI overlay. A hung workflow is stopped with SIGINT
     (which cancels its Slurm jobs), SIGKILL 30 s later."""
     exe = Path(sys.executable).with_name("snakemake")
-    cmd = ["timeout", "-s", "INT", "-k", "30", str(timeout), str(exe) if exe.exists() else "snakemake",
-           "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-           "--profile", str(PROFILE), "--profile", str(CI_PROFILE), *map(str, args)]
-    return subprocess.run(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return ["timeout", "-s", "INT", "-k", "30", str(timeout), str(exe) if exe.exists() else "snakemake",
+            "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+            "--profile", str(PROFILE), "--profile", str(CI_PROFILE), *map(str, args)]
+
+
+def snakemake_slurm(workdir, env, *args, timeout=300):
+    return subprocess.run(slurm_command(workdir, *args, timeout=timeout), cwd=workdir, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def submitted_job_ids(output):
@@ -138,6 +148,58 @@ def test_targets_equal_a_local_run(slurm_build):
         assert (workdir / rel).read_bytes() == (local / rel).read_bytes(), rel
     local_job = json.loads((local / "results" / "runs" / VIT / "metrics.json").read_text())["job"]
     assert local_job["slurm_job_id"] is None
+
+
+def _wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.slurm
+def test_a_requeued_training_job_resumes_from_its_checkpoint(slurm_build, overlay):
+    """Preemption: the ViT's job is requeued by Slurm after its first checkpoint; the restarted job
+    resumes from last.pt and ends with the validation metrics of the uninterrupted local run."""
+    workdir, _, local, env = slurm_build
+    run_dir = workdir / "results" / "runs" / VIT
+    for name in ("last.pt", "best.pt", "history.csv"):
+        (run_dir / name).unlink()
+    proc = subprocess.Popen(slurm_command(workdir, f"results/runs/{VIT}/metrics.json", "--forcerun", "train_run",
+                                          "--configfile", SMOKE, overlay, timeout=240),
+                            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        _wait_for(lambda: submitted_job_ids("".join(lines)), 120, "the job's submission")
+        (job_id,) = submitted_job_ids("".join(lines))
+        _wait_for((run_dir / "last.pt").exists, 120, "the first checkpoint")
+        subprocess.run(["scontrol", "requeue", job_id], env=env, check=True)
+        # Slurm holds a requeued job for two minutes (BeginTime); release it at once
+        _wait_for(lambda: subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], env=env, capture_output=True,
+                                         text=True).stdout.strip() == "PENDING", 60, "the job to be pending")
+        subprocess.run(["scontrol", "update", f"jobid={job_id}", "starttime=now"], env=env, check=True)
+        rc = proc.wait(timeout=260)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+    reader.join(timeout=10)
+    out = "".join(lines)
+    assert rc == 0, out[-4000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["job"]["slurm_job_id"] == job_id
+    # (the plugin's job step drops SLURM_RESTART_COUNT from the job's environment; ask Slurm)
+    shown = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
+    assert "Restarts=1" in shown, shown
+    log = (workdir / "results" / "logs" / "runs" / f"{VIT}.log").read_text()
+    resumed = re.search(r"resuming \S+ after epoch (\d+)", log)
+    assert resumed and 1 <= int(resumed[1]) < 60, log[-2000:]
+    local_metrics = json.loads((local / "results" / "runs" / VIT / "metrics.json").read_text())
+    assert metrics["val"] == local_metrics["val"]   # exactly the uninterrupted run's result
+    assert metrics["fit"]["best_epoch"] == local_metrics["fit"]["best_epoch"]
 
 
 @pytest.mark.slurm

@@ -14,7 +14,6 @@ _VARIABLES = {
     "slurm_array_task_id": "SLURM_ARRAY_TASK_ID",
     "slurm_partition": "SLURM_JOB_PARTITION",
     "slurm_cpus_per_task": "SLURM_CPUS_PER_TASK",
-    "slurm_restart_count": "SLURM_RESTART_COUNT",  # > 0 after a requeue (preemption, node failure)
     "cuda_visible_devices": "CUDA_VISIBLE_DEVICES",
 }
 
