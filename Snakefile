@@ -40,6 +40,7 @@ MAIN_RUNS = main_runs(RUNS)  # {group: its largest-N run}: the models of Table 3
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/calibration.smk"
+include: "workflow/rules/cluster.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tracking.smk"

@@ -123,8 +123,9 @@ def train_seed(spec: RunSpec) -> int:
 
 
 def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_noise_seed: int,
-                threads: int = 0, log=print) -> dict:
-    """Train one run and write its folder; returns the metrics written to ``metrics.json``."""
+                threads: int = 0, log=print, job: dict | None = None) -> dict:
+    """Train one run and write its folder; returns the metrics written to ``metrics.json``
+    (with ``job``, where the job ran (specvit.jobenv), under the key ``job``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(spec.to_dict(), out_dir / "run.json")
@@ -162,6 +163,8 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
                "n_val": len(next(iter(y_val.values()))), "wall_seconds": time.perf_counter() - t0,
                "device": device, "peak_memory_mb": peak_memory_mb(torch.device(device)), "fit": info,
                "git": git_state()}  # the commit (and dirty flag) of the code that trained it
+    if job is not None:
+        metrics["job"] = job
     write_json(metrics, out_dir / "metrics.json")
     log(f"{spec.run_id}: validation " + ", ".join(f"{k} R2 {v['r2']:.4f} MAE {v['mae']:.4f}" for k, v in val.items()))
     return metrics

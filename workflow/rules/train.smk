@@ -25,9 +25,14 @@ rule train_run:
         "results/logs/runs/{run_id}.log",
     benchmark:
         "results/benchmarks/runs/{run_id}.tsv"
-    threads: config["threads"]
+    threads: train_threads
     resources:
         gpu=lambda w: 1 if RUNS[w.run_id].model == "vit" else 0,
+        # cluster sizing (workflow/rules/cluster.smk, specvit.cluster); ignored by local runs
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
+        slurm_partition=train_partition,
+        gpu_model=train_gpu_model,
     conda:
         "../../envs/torch.yaml"
     script:

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import torch
 
+from specvit.jobenv import describe, job_environment
 from specvit.runs import RunSpec, execute_run
+
+job = job_environment()  # Slurm job id, CUDA_VISIBLE_DEVICES, host: traced in the log and metrics.json
+print(describe(job))
 
 torch.set_num_threads(snakemake.threads)
 spec = RunSpec(**{**snakemake.params.spec, "labels": tuple(snakemake.params.spec["labels"])})
@@ -26,4 +30,5 @@ execute_run(
     out_dir=Path(snakemake.output.metrics).parent,
     val_noise_seed=snakemake.params.val_noise_seed,
     threads=snakemake.threads,
+    job=job,
 )
