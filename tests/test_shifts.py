@@ -142,3 +142,16 @@ def test_bad_input(test_file, tmp_path):
     assert not (tmp_path / "out.h5").exists()
     # but the other shifts apply to any file in the contract
     validate_file(shift_file(user, tmp_path / "rv.h5", "rv", 30.0, seed=0))
+
+
+def test_star_seed_changes_per_star_draws_but_not_shared_systematics(test_file):
+    s = read_spectra(test_file)
+    a = apply_shift(s, "sky", 5.0, seed=4, star_seed=1)
+    b = apply_shift(s, "sky", 5.0, seed=4, star_seed=2)
+    peak_a, peak_b = np.abs(a.flux - s.flux).max(axis=0), np.abs(b.flux - s.flux).max(axis=0)
+    assert np.all(peak_b[peak_a > 0.05 * peak_a.max()] > 1e-4 * peak_b.max())   # the same sky lines
+    assert np.all(peak_a[peak_b > 0.05 * peak_b.max()] > 1e-4 * peak_a.max())
+    assert np.abs(a.flux - b.flux).max() > 1e-3               # other amplitudes
+    c = apply_shift(s, "continuum", 0.05, seed=4, star_seed=1)
+    d = apply_shift(s, "continuum", 0.05, seed=9, star_seed=1)
+    np.testing.assert_array_equal(c.flux, d.flux)

@@ -103,10 +103,10 @@ def rv_shift(s: Spectra, v_kms: float) -> Spectra:
     return s.replace(flux=flux.astype(np.float32), error=error)
 
 
-def continuum_error(s: Spectra, amplitude: float, seed: int, degree: int = 3) -> Spectra:
+def continuum_error(s: Spectra, amplitude: float, star_seed: int, degree: int = 3) -> Spectra:
     """Multiply by 1 + amplitude * P(x): per star a random Legendre series (degrees 1..degree) over
     x in [-1, 1] across the window, scaled to unit rms; clipped at 0.05 so flux stays positive."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(star_seed)
     x = np.linspace(-1.0, 1.0, s.wave.size)
     basis = np.stack([np.polynomial.legendre.Legendre.basis(k)(x) for k in range(1, degree + 1)])  # [D, P]
     poly = rng.standard_normal((s.flux.shape[0], degree)) @ basis
@@ -115,10 +115,11 @@ def continuum_error(s: Spectra, amplitude: float, seed: int, degree: int = 3) ->
     return s.replace(flux=s.flux * factor, error=s.error * factor)
 
 
-def sky_residuals(s: Spectra, amplitude: float, seed: int, n_lines: int = 40) -> Spectra:
-    """Add LSF-shaped spikes at ``n_lines`` fixed random wavelengths, amplitude x sigma x N(0, 1) per star."""
-    rng = np.random.default_rng(seed)
-    centers = np.sort(rng.uniform(s.wave[0], s.wave[-1], n_lines))
+def sky_residuals(s: Spectra, amplitude: float, seed: int, star_seed: int, n_lines: int = 40) -> Spectra:
+    """Add LSF-shaped spikes at ``n_lines`` random wavelengths fixed by ``seed`` (sky lines are the same
+    for every star), amplitude x sigma x N(0, 1) per star and line (drawn from ``star_seed``)."""
+    centers = np.sort(np.random.default_rng(seed).uniform(s.wave[0], s.wave[-1], n_lines))
+    rng = np.random.default_rng(star_seed)
     width = centers / RESOLUTION * FWHM_TO_SIGMA                               # Gaussian sigma in A
     profile = np.exp(-0.5 * ((s.wave[None, :] - centers[:, None]) / width[:, None]) ** 2)  # [L, P], peak 1
     pix = np.clip(np.searchsorted(s.wave, centers), 0, s.wave.size - 1)
@@ -173,8 +174,13 @@ def regenerate(s: Spectra, resolution: float = RESOLUTION, log_s_delta_seed: int
 
 
 def apply_shift(s: Spectra, shift: str, severity: float, seed: int,
-                settings: ShiftSettings = ShiftSettings()) -> Spectra:
-    """``s`` with ``shift`` applied at ``severity`` (seeded); severity 0 returns ``s`` unchanged."""
+                settings: ShiftSettings = ShiftSettings(), star_seed: int | None = None) -> Spectra:
+    """``s`` with ``shift`` applied at ``severity``; severity 0 returns ``s`` unchanged.
+
+    ``seed`` fixes what every star shares (sky-line wavelengths, the line-list error); ``star_seed``
+    (default: ``seed``) what differs from star to star (continuum errors, sky residual amplitudes),
+    so a labelled training set can share a test set's systematics without repeating its stars' draws."""
+    star_seed = seed if star_seed is None else star_seed
     if shift not in SHIFTS:
         raise ValueError(f"unknown shift {shift!r}; expected one of {SHIFTS}")
     severity = float(severity)
@@ -194,9 +200,9 @@ def apply_shift(s: Spectra, shift: str, severity: float, seed: int,
     if severity < 0:
         raise ValueError(f"shift {shift!r}: severity must be >= 0 ({UNITS[shift]}), got {severity}")
     if shift == "continuum":
-        return continuum_error(s, severity, seed, settings.continuum_degree)
+        return continuum_error(s, severity, star_seed, settings.continuum_degree)
     if shift == "sky":
-        return sky_residuals(s, severity, seed, settings.sky_lines)
+        return sky_residuals(s, severity, seed, star_seed, settings.sky_lines)
     return regenerate(s, log_s_delta_seed=seed, log_s_rms=severity)
 
 
