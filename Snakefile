@@ -38,6 +38,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/calibration.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/beyond.smk"
 
 
 localrules:

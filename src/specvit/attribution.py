@@ -136,11 +136,12 @@ class StarGroup:
     logg: tuple[float, float]
 
     def select(self, teff: np.ndarray, logg: np.ndarray) -> np.ndarray:
-        return (teff >= self.teff[0]) & (teff < self.teff[1]) & (logg >= self.logg[0]) & (logg < self.logg[1])
+        """Stars with Teff and log g in the closed intervals (a star on a shared edge is in both groups)."""
+        return (teff >= self.teff[0]) & (teff <= self.teff[1]) & (logg >= self.logg[0]) & (logg <= self.logg[1])
 
 
 def star_groups(config: list[dict]) -> list[StarGroup]:
-    """Groups from the config's ``attribution.groups`` ({name, teff: [lo, hi), logg: [lo, hi)})."""
+    """Groups from the config's ``attribution.groups`` ({name, teff: [lo, hi], logg: [lo, hi]})."""
     groups = []
     for i, g in enumerate(config):
         for key in ("teff", "logg"):

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from specvit.models.vit_regressor import VitRegressor
@@ -135,3 +136,35 @@ def run_transfer(out_dir, flux, error, y_train: dict, x_val, y_val: dict, x_test
     log(f"{out_dir}: test log g R2 {metrics['r2']:.4f}, MAE {metrics['mae']:.4f} "
         f"({info['wall_seconds']:.1f} s, N = {flux.shape[0]})")
     return metrics
+
+
+PRETRAIN_COLUMNS = ["n_finetune", "setting", "seed", "r2", "mae", "n_pretrain"]
+
+
+def load_study(train_path, val_path, test_path, rows, labels, noise_level: float, val_noise_seed: int,
+               test_noise_level: float, test_noise_seed: int) -> dict:
+    """Arrays of one run: training rows (noise-free flux, error, labels), the fixed noisy validation
+    set (the core runs' validation noise) and the pooled test view (Table 3's noisy spectra)."""
+    from specvit.data import read_arrays, read_labels, read_wave
+    from specvit.evaluate import view_inputs
+    from specvit.loader import fixed_noisy
+
+    flux, error = read_arrays(train_path, rows)
+    y_all = read_labels(train_path, labels)
+    vflux, verror = read_arrays(val_path)
+    (_, x_test, _), = view_inputs(test_path, "pooled", noise_level=test_noise_level, seed=test_noise_seed)
+    return {"flux": flux, "error": error, "y_train": {k: v[rows] for k, v in y_all.items()},
+            "x_val": fixed_noisy(vflux, verror, noise_level, val_noise_seed),
+            "y_val": read_labels(val_path, labels), "x_test": x_test,
+            "y_test": read_labels(test_path, ["logg"])["logg"], "wave": read_wave(train_path)}
+
+
+def pretrain_table(pretrained: dict, runs: dict[tuple[str, int, int], dict]) -> pd.DataFrame:
+    """The study's table: the pre-trained model itself (setting ``pretrained``, n_finetune 0) and
+    every fine-tune / scratch run keyed (setting, n, seed)."""
+    rows = [{"n_finetune": 0, "setting": "pretrained", "seed": pretrained["seed"], "r2": pretrained["r2"],
+             "mae": pretrained["mae"], "n_pretrain": pretrained["n_train"]}]
+    for (setting, n, seed), m in sorted(runs.items()):
+        rows.append({"n_finetune": n, "setting": setting, "seed": seed, "r2": m["r2"], "mae": m["mae"],
+                     "n_pretrain": pretrained["n_train"]})
+    return pd.DataFrame(rows, columns=PRETRAIN_COLUMNS)
