@@ -311,7 +311,8 @@ def attribute_run(model_dir, test_path, groups: list[StarGroup], n_stars: int, m
                      "cls_attention": cls_att[sel].mean(0)}.items():
             arrays[k].append(v)
     out = {k: np.asarray(v) for k, v in arrays.items()}
-    out.update(wave=wave, token_wave=_token_wave(wave, cfg), completeness_error=err.numpy(), gap=gap.numpy(),
+    out.update(wave=wave, token_wave=_token_wave(wave, cfg), seq_len=np.int64(cfg.seq_len),
+               completeness_error=err.numpy(), gap=gap.numpy(),
                mag=np.float64(mag), baseline=np.array(baseline), steps=np.int64(steps), window_a=np.float64(window_a))
     return as_table(table), out
 

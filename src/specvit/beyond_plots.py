@@ -52,7 +52,15 @@ def plot_attribution(arrays: dict, table: pd.DataFrame, pdf_path, png_path, smoo
             ax_s.set_ylabel("mean flux")
             ax_a.plot(wave, _norm(_smooth(arrays["ig_abs"][i], smooth_px)), color=PALETTE[1], lw=0.7,
                       label=f"|integrated gradients| (running mean, {smooth_px} px)")
-            ax_a.plot(wave, _norm(arrays["rollout"][i]), color=PALETTE[0], lw=1.0, label="attention rollout")
+            # the rollout is a share per pixel: drawn relative to uniform attention, on its own axis
+            rel = arrays["rollout"][i] * wave.size / arrays["rollout"][i].sum()
+            ax_r = ax_a.twinx()
+            ax_r.plot(wave, rel, color=PALETTE[0], lw=1.0)
+            ax_r.axhline(1.0, color=PALETTE[0], lw=0.5, ls=":")
+            ax_r.set_ylabel("rollout / uniform", color=PALETTE[0])
+            ax_r.ticklabel_format(axis="y", useOffset=False)
+            ax_r.spines["right"].set_visible(True)
+            ax_a.plot([], [], color=PALETTE[0], lw=1.0, label="attention rollout (right axis)")
             if np.isfinite(arrays["dflux"][i]).any():
                 ax_a.plot(wave, _norm(arrays["dflux"][i]), color="0.5", lw=0.6, label="|∂flux/∂log g| (forward model)")
             _mark_features(ax_a, features, ymax_label=False)
@@ -61,6 +69,7 @@ def plot_attribution(arrays: dict, table: pd.DataFrame, pdf_path, png_path, smoo
             if i == 0:
                 ax_a.legend(frameon=False, ncol=3, loc="upper left", fontsize=7)
         axes[-1].set_xlabel("wavelength (Å)")
+        axes[-1].set_xlim(wave[0], wave[-1])
         fig.tight_layout()
         save_figure(fig, pdf_path, png_path, metadata=metadata)
 
@@ -79,11 +88,12 @@ def plot_attention_heads(arrays: dict, pdf_path, png_path, metadata: dict | None
             ax = axes[layer, 0]
             for h in range(heads):
                 ax.plot(lam, att[layer, h], lw=0.9, color=PALETTE[h % len(PALETTE)], label=f"head {h + 1}")
-            ax.axhline(1.0 / att.shape[2], color="0.6", lw=0.6, ls="--")
+            ax.axhline(1.0 / int(arrays["seq_len"]), color="0.6", lw=0.6, ls="--")
             _mark_features(ax, marked_features(), ymax_label=(layer == 0))
             ax.set_ylabel(f"layer {layer + 1}\nattention")
         axes[0, 0].legend(frameon=False, ncol=min(heads, 8), fontsize=7, loc="upper right")
         axes[-1, 0].set_xlabel("token central wavelength (Å); dashed: uniform attention")
+        axes[-1, 0].set_xlim(arrays["wave"][0], arrays["wave"][-1])
         fig.tight_layout()
         save_figure(fig, pdf_path, png_path, metadata=metadata)
 
