@@ -60,25 +60,27 @@ def baseline_spectra(kind: str, x: np.ndarray) -> np.ndarray:
 def integrated_gradients(f, x: torch.Tensor, baseline: torch.Tensor, steps: int = 32,
                          batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """(IG [B, P], completeness error [B] = sum IG - (f(x) - f(baseline))) with ``steps``-point
-    Gauss-Legendre quadrature of the path integral; f maps [B, P] -> [B]."""
+    Gauss-Legendre quadrature of the path integral; f maps [B, P] -> [B]. Works in batches of
+    ``batch_size`` stars, so memory does not grow with the number of stars."""
     if steps < 1:
         raise ValueError(f"integrated gradients need steps >= 1, got {steps}")
     nodes, weights = np.polynomial.legendre.leggauss(steps)
     alphas, weights = (nodes + 1.0) / 2.0, weights / 2.0          # on [0, 1]
     x, baseline = x.float(), baseline.float()
-    delta = x - baseline
     ig = torch.zeros_like(x)
+    err = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     for start in range(0, x.shape[0], batch_size):
-        d, b = delta[start:start + batch_size], baseline[start:start + batch_size]
+        xb, b = x[start:start + batch_size], baseline[start:start + batch_size]
+        d = xb - b
         total = torch.zeros_like(d)
         for a, w in zip(alphas, weights):
             point = (b + float(a) * d).requires_grad_(True)
             grad, = torch.autograd.grad(f(point).sum(), point)
             total += float(w) * grad
         ig[start:start + batch_size] = total * d
-    with torch.no_grad():
-        gap = f(x) - f(baseline)
-    return ig.detach(), (ig.sum(dim=1) - gap).detach()
+        with torch.no_grad():
+            err[start:start + batch_size] = ig[start:start + batch_size].sum(dim=1) - (f(xb) - f(b))
+    return ig.detach(), err.detach()
 
 
 @torch.no_grad()
@@ -246,6 +248,7 @@ def attribute_run(model_dir, test_path, groups: list[StarGroup], n_stars: int, m
     from specvit.evaluate import view_inputs
     from specvit.models.base import load_model
     from specvit.shifts import forward_params
+    from specvit.train import resolve_device
 
     reg = load_model(model_dir)
     if not hasattr(getattr(reg, "model", None), "attention_maps"):
@@ -259,16 +262,18 @@ def attribute_run(model_dir, test_path, groups: list[StarGroup], n_stars: int, m
     cfg = reg.model.cfg
 
     f = label_output(reg)
-    x_t = torch.from_numpy(x)
-    ig, err = integrated_gradients(f, x_t, torch.from_numpy(baseline_spectra(baseline, x)), steps, batch_size)
-    with torch.no_grad():
-        gap = f(x_t) - f(torch.from_numpy(baseline_spectra(baseline, x)))
+    device = resolve_device(reg.train_cfg.device)  # fp32 on the run's device (no autocast: exact gradients)
+    reg.model.to(device)
+    x_t, b_t = torch.from_numpy(x).to(device), torch.from_numpy(baseline_spectra(baseline, x)).to(device)
+    ig, err = integrated_gradients(f, x_t, b_t, steps, batch_size)
+    ig, err = ig.cpu(), err.cpu()
+    gap = ig.sum(dim=1) - err  # f(x) - f(baseline)
     rel_err = float(err.abs().max() / gap.abs().max().clamp_min(1e-12))
     log(f"integrated gradients on {rows.size} stars, {steps} steps: max |sum IG - (f(x) - f(b))| = "
         f"{float(err.abs().max()):.2e} dex ({rel_err:.2e} of the largest gap)")
     share, cls_att = [], []
     for start in range(0, rows.size, batch_size):
-        maps = attention_maps(reg, x_t[start:start + batch_size])
+        maps = [a.cpu() for a in attention_maps(reg, x_t[start:start + batch_size])]
         share.append(pooled_token_share(attention_rollout(maps), cfg.pooling).numpy())
         cls_att.append(np.stack([(a[:, :, 0, 1:] if cfg.pooling == "cls" else a.mean(dim=2)).double().numpy()
                                  for a in maps], axis=1))  # [B, layers, heads, T]

@@ -203,6 +203,8 @@ rule shift_eval:
     benchmark:
         "results/benchmarks/beyond/shift_{shift}.tsv"
     threads: config["threads"]
+    resources:
+        gpu=1 if SHIFT_VIT_RUN else 0,
     conda:
         "../../envs/torch.yaml"
     script:
