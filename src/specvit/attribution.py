@@ -120,14 +120,6 @@ def tokens_to_pixels(token_scores: np.ndarray, cfg) -> np.ndarray:
     return out[:, :cfg.n_pixels]
 
 
-def cls_attention_per_head(maps: list[torch.Tensor], pooling: str) -> np.ndarray:
-    """Attention of the pooled token to each patch token, mean over stars: [layers, heads, T]."""
-    out = []
-    for a in maps:
-        out.append((a[:, :, 0, 1:] if pooling == "cls" else a.mean(dim=2)).mean(dim=0).double().numpy())
-    return np.stack(out)
-
-
 # ----------------------------------------------------------------------------- stars and lines
 
 
@@ -293,10 +285,9 @@ def attribute_run(model_dir, test_path, groups: list[StarGroup], n_stars: int, m
         log("no five labels and no 'jacobian' dataset: the correlation with d flux / d logg is left out")
 
     masks = feature_masks(wave, window_a)
-    teff = labels.get("Teff", np.full(rows.size, np.nan))
     selections = [("all", np.ones(rows.size, dtype=bool))]
     if "Teff" in labels:
-        selections += [(g.name, g.select(teff, labels["logg"])) for g in groups]
+        selections += [(g.name, g.select(labels["Teff"], labels["logg"])) for g in groups]
     else:
         log("the test file has no Teff: only the group 'all' is attributed")
     arrays = {k: [] for k in ("group", "n_stars", "mean_flux", "ig_abs", "ig_signed", "rollout", "dflux",
