@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
+from test_beyond_workflow import beyond_job_counts
 
 pytestmark = pytest.mark.workflow
 
@@ -56,7 +57,8 @@ def test_dry_run(tmp_path, cfg):
                                     "evaluate_run": n_runs, "ceiling": 1, "table3": 1, "fig1": 1, "scaling": 1,
                                     "fig3": 1,
                                     "pred_vs_true": 1, **({"learning_curves": 1} if has_vit else {}),
-                                    "registry": 1, "paper_checklist": 1, "all": 1}
+                                    "registry": 1, "paper_checklist": 1, "all": 1,
+                                    **beyond_job_counts(REPO / "config" / cfg)}
     subsets = yaml.safe_load((REPO / "config" / cfg).read_text())["data"]["subsets"]
     for n in subsets:
         assert f"results/data/subsets/N{n}.npy" in r.stdout

@@ -271,7 +271,8 @@ def table_targets():
 
 def all_targets():
     """Everything `rule all` builds; later stages append their own lists here."""
-    return data_targets() + calibration_targets() + run_targets() + table_targets() + figure_targets() + tracking_targets()
+    return (data_targets() + calibration_targets() + run_targets() + table_targets() + figure_targets()
+            + beyond_targets() + tracking_targets())
 
 
 # ---------------------------------------------------------------- code tracking

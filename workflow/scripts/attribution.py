@@ -1,0 +1,25 @@
+"""Attributions of a trained ViT's log g on test stars, and the line table (rule attribution)."""
+from specvit.io import log_to
+
+log_to(snakemake.log[0])
+from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from specvit.attribution import attribute_run, star_groups
+from specvit.io import atomic_path
+from specvit.tables import write_table
+
+torch.set_num_threads(snakemake.threads)
+cfg = snakemake.params.cfg
+table, arrays = attribute_run(Path(snakemake.input.model).parent, snakemake.input.test, star_groups(cfg["groups"]),
+                              cfg["n_stars"], cfg["mag"], snakemake.params.noise_level, snakemake.params.seed,
+                              cfg["ig_steps"], cfg["baseline"], cfg["window_A"])
+with atomic_path(snakemake.output.arrays) as tmp, open(tmp, "wb") as f:
+    np.savez(f, **arrays)
+write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex,
+            caption=f"Share of |attribution| of log g near the lines ({snakemake.params.run_id})")
+print(table.to_string(index=False))

@@ -1,0 +1,30 @@
+"""One run of the pre-train -> fine-tune study: the pre-training, a fine-tune or a from-scratch run
+(rules pretrain_run and finetune_run)."""
+from specvit.io import log_to
+
+log_to(snakemake.log[0])
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from specvit.data import load_subset, make_nested_subsets, validate_file
+from specvit.transfer import load_study, run_transfer
+
+torch.set_num_threads(snakemake.threads)
+p = snakemake.params
+if p.n_train is None:  # the pre-training: a nested subset of the core runs
+    rows = load_subset(snakemake.input.subset)
+else:                  # fine-tune and scratch runs of one N use the same stars
+    n_pool = validate_file(snakemake.input.train, check_values=False).n
+    if max(p.all_n) > n_pool:
+        raise ValueError(f"config key 'pretrain.n_finetune' has N={max(p.all_n)}, more than the {n_pool} spectra "
+                         f"of {snakemake.input.train}")
+    rows = make_nested_subsets(n_pool, p.all_n, p.subset_seed)[p.n_train]
+data = load_study(snakemake.input.train, snakemake.input.val, snakemake.input.test, rows, p.labels, 1.0,
+                  p.val_noise_seed, p.test_noise_level, p.test_noise_seed)
+init = Path(snakemake.input.init).parent if hasattr(snakemake.input, "init") else None
+metrics = run_transfer(Path(snakemake.output.metrics).parent, data["flux"], data["error"], data["y_train"],
+                       data["x_val"], data["y_val"], data["x_test"], data["y_test"], p.labels, p.vit, p.train,
+                       data["wave"], init_dir=init, identity={"rows": int(np.sum(rows)), "n": int(rows.size)})
