@@ -6,7 +6,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from specvit import provenance  # noqa: E402
 from specvit.io import atomic_path  # noqa: E402
@@ -58,6 +57,8 @@ def plot_spectra_examples(pdf_path, png_path, teffs=(4000.0, 5000.0, 5900.0), lo
                           m_h: float = 0.0, zoom=(8470.0, 8680.0)) -> None:
     """Example spectra of the embedded model across Teff and log g, main lines marked, with
     d flux / d logg under each spectrum; the right column zooms on the Ca II triplet."""
+    import torch  # only this figure runs the forward model; the others need no torch (plot env)
+
     from specvit.fisher import jacobian
     from specvit.forward import SpectrumModel, marked_features
     from specvit.labels import LOGG
