@@ -98,7 +98,7 @@ rule scaling:
         summary="results/tables/scaling_summary.csv",
     params:
         code=code_hash("scaling.py"),
-        runs=list(RUNS),
+        runs=GROUP_RUNS,
     log:
         "results/logs/tables/scaling.log",
     conda:
