@@ -214,3 +214,76 @@ def test_workflow_refuses_bad_ablation_config(tmp_path, ablations, message):
     cfg.write_text(yaml.safe_dump({"ablations": ablations}))
     r = run_snakemake(tmp_path, "-n", "--configfile", SMOKE, cfg)
     assert r.returncode != 0 and message in r.stdout, r.stdout
+
+
+# ----------------------------------------------------------------------------- tokenizer inits
+
+
+def test_legacy_init_draws_the_two_tokenizers_at_different_scales():
+    """legacy: SW's Linear gets the ViT's trunc-normal(0.02), C1D's Conv1d PyTorch's U(±1/sqrt(patch));
+    lecun (default): both std 1/sqrt(patch)."""
+    import torch
+
+    from specvit.models.vit import ViTConfig, build_vit
+
+    cfg = ViTConfig(n_pixels=1024, patch=16, dim=256, depth=1, heads=8, mlp_dim=16)
+    torch.manual_seed(0)
+    std = {(tok, init): build_vit(cfg.replace(tokenizer=tok, tokenizer_init=init)).tokenizer.proj.weight.std().item()
+           for tok in ("C1D", "SW") for init in ("legacy", "lecun")}
+    assert std["SW", "legacy"] == pytest.approx(0.02 * 0.8796, rel=0.05)      # N(0, 0.02) cut at ±2σ
+    assert std["C1D", "legacy"] == pytest.approx(1 / np.sqrt(3 * 16), rel=0.05)  # uniform ±1/sqrt(16)
+    assert std["SW", "lecun"] == pytest.approx(0.25, rel=0.05) and std["C1D", "lecun"] == pytest.approx(0.25, rel=0.05)
+    with pytest.raises(ValueError, match="tokenizer_init='xavier' is not one of 'lecun', 'legacy'"):
+        cfg.replace(tokenizer_init="xavier")
+
+
+def test_init_gradient_norms_show_the_small_tokenizer_weights():
+    """SW's 0.02 weights give tokens ~9x smaller than C1D's, and a tokenizer gradient many times larger
+    (the layer norm after it divides by the token scale); with the shared lecun init they agree."""
+    from specvit.init_gradients import init_gradient_table
+    from specvit.models.vit import PRESETS
+
+    rng = np.random.default_rng(0)
+    x = (1 + 0.1 * rng.standard_normal((32, 512))).astype(np.float32)
+    y = rng.uniform(1, 5, 32)
+    vit = {**PRESETS["tiny"], "patch": 16}
+    variants = {f"{tok}-{init}": {**vit, "tokenizer": tok, "tokenizer_init": init}
+                for tok in ("C1D", "SW") for init in ("legacy", "lecun")}
+    long, table = init_gradient_table(variants, x, y, seeds=range(6))
+    assert len(long) == 24 and list(table["n_seeds"]) == [6] * 4
+    t = table.set_index("variant")
+    assert (long["grad_norm_total"] > 0).all()
+    assert t.loc["SW-legacy", "token_std_mean"] < t.loc["C1D-legacy", "token_std_mean"] / 4
+    assert t.loc["SW-legacy", "grad_norm_tokenizer_mean"] > 3 * t.loc["C1D-legacy", "grad_norm_tokenizer_mean"]
+    assert t.loc["SW-lecun", "token_std_mean"] == pytest.approx(t.loc["C1D-lecun", "token_std_mean"], rel=0.2)
+    # same seed, same variant -> same numbers
+    again, _ = init_gradient_table({"SW-legacy": variants["SW-legacy"]}, x, y, seeds=range(6))
+    pd.testing.assert_frame_equal(again, long[long["variant"] == "SW-legacy"].reset_index(drop=True))
+
+
+def test_cross_noise_metrics_scale_one_fixed_draw(tmp_path):
+    """metrics_at_noise_levels on a fitted Ridge: one row per level and label; at level 1 the numbers
+    of evaluate.predict_views' pooled view; R² falls as the test noise grows."""
+    from specvit.cross_noise import metrics_at_noise_levels
+    from specvit.data import write_split
+    from specvit.evaluate import metrics_table, predict_views, read_predictions
+    from specvit.models.baselines import RidgeRegressor
+
+    rng = np.random.default_rng(1)
+    n, p = 300, 32
+    logg = rng.uniform(1, 5, n).astype(np.float32)
+    flux = (1 + 0.05 * np.outer(logg, np.linspace(-1, 1, p))).astype(np.float32)
+    error = np.full((n, p), 0.05, np.float32)
+    path = tmp_path / "test.h5"
+    write_split(path, np.linspace(4000.0, 5000.0, p), flux, error, {"logg": logg}, {"source": "hdf5"})
+    model = RidgeRegressor(labels=("logg",))
+    model.fit((flux[:200] + error[:200] * rng.standard_normal((200, p))).astype(np.float32), {"logg": logg[:200]})
+    table = metrics_at_noise_levels(model, path, [0.5, 1.0, 2.0], seed=3, n_boot=20)
+    assert list(table["test_noise"]) == [0.5, 1.0, 2.0] and set(table["label"]) == {"logg"}
+    assert table["r2"].is_monotonic_decreasing
+    pooled = read_predictions(predict_views(model, path, noise_level=1.0, seed=3, out_dir=tmp_path, views=("pooled",))["pooled"])
+    ref = metrics_table(pooled, by=None, n_boot=20, seed=3)
+    assert table.loc[1, "r2"] == pytest.approx(ref["r2"].iloc[0], abs=1e-12)
+    assert table.loc[1, "r2_lo"] == pytest.approx(ref["r2_lo"].iloc[0], abs=1e-12)
+    with pytest.raises(ValueError, match="test noise levels .* repeat"):
+        metrics_at_noise_levels(model, path, [1.0, 1.0], seed=3)

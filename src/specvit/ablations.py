@@ -37,7 +37,7 @@ from specvit.runs import RunSpec, expand_runs, run_id
 VARIANT_FIELDS = ("model", "preset", "vit", "params", "train", "labels", "noise_level", "max_eval_stars")
 MERGED_FIELDS = ("vit", "params", "train")  # mappings merged key by key into the base's
 GROUP_PREFIX = "abl"
-SUMMARY_COLUMNS = ["n_seeds", "r2_mean", "r2_std", "mae_mean", "mae_std"]
+DEFAULT_SEEDS = [0, 1, 2]  # an ablation without `seeds`
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def ablation_groups(name: str, decl: dict) -> list[dict]:
         if "model" not in group:
             raise ValueError(f"config key '{vkey}' ({vname}): no model (set it in the base or the variant)")
         group.update(name=group_name(name, vname), n_train=[int(decl["n_train"])],
-                     seeds=list(decl.get("seeds", [0])))
+                     seeds=list(decl.get("seeds", DEFAULT_SEEDS)))
         groups.append(group)
     return groups
 
