@@ -105,7 +105,7 @@ def targets():
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     work = tmp_path_factory.mktemp("ablations")
-    r = run_snakemake(work, *targets(), "--cores", "2", "--configfile", SMOKE, timeout=900)
+    r = run_snakemake(work, *targets(), "--cores", "2", "--configfile", SMOKE, timeout=1800)
     assert r.returncode == 0, r.stdout[-5000:]
     return work
 

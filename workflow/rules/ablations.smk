@@ -5,6 +5,7 @@
 
 from specvit.ablations import KINDS, run_inputs, vit_variants
 
+ABLATION_CATEGORY = "Ablations (§6.6 tokenization, P1.1-P1.4)"  # report section of every ablation output
 INIT_SEEDS = 8  # initialisation seeds of the gradient-norm check (seed spread is as large as the effect)
 
 ABLATION_OF_TABLE = {KINDS[a].table: a for a in ABLATIONS}
@@ -42,10 +43,12 @@ rule ablation_init_gradients:
         train=data_path("train"),
         subset=lambda w: subset_path(config["ablations"]["tokenization"]["n_train"]),
     output:
-        csv=report("results/tables/tokenization_init.csv", caption="../report/ablation_init_gradients.rst",
-                   category="Ablations"),
-        md="results/tables/tokenization_init.md",
-        tex="results/tables/tokenization_init.tex",
+        csv=report("results/tables/tokenization_init.csv", caption="../report/ablation_init_gradients.rst", category=ABLATION_CATEGORY, subcategory="tokenization_init",
+                   labels={"format": "CSV"}),
+        md=report("results/tables/tokenization_init.md", caption="../report/ablation_init_gradients.rst", category=ABLATION_CATEGORY, subcategory="tokenization_init",
+                   labels={"format": "Markdown"}),
+        tex=report("results/tables/tokenization_init.tex", caption="../report/ablation_init_gradients.rst", category=ABLATION_CATEGORY, subcategory="tokenization_init",
+                   labels={"format": "LaTeX"}),
         runs="results/tables/tokenization_init_runs.csv",
     params:
         code=code_hash("ablation_init_gradients.py"),
@@ -67,9 +70,12 @@ rule ablation_table:
     input:
         unpack(lambda w: run_inputs(ABLATION_OF_TABLE[w.table], ABLATIONS[ABLATION_OF_TABLE[w.table]])),
     output:
-        csv=report("results/tables/{table}.csv", caption="../report/ablation_table.rst", category="Ablations"),
-        md="results/tables/{table}.md",
-        tex="results/tables/{table}.tex",
+        csv=report("results/tables/{table}.csv", caption="../report/ablation_table.rst", category=ABLATION_CATEGORY, subcategory="{table}",
+                   labels={"format": "CSV"}),
+        md=report("results/tables/{table}.md", caption="../report/ablation_table.rst", category=ABLATION_CATEGORY, subcategory="{table}",
+                   labels={"format": "Markdown"}),
+        tex=report("results/tables/{table}.tex", caption="../report/ablation_table.rst", category=ABLATION_CATEGORY, subcategory="{table}",
+                   labels={"format": "LaTeX"}),
         runs="results/tables/{table}_runs.csv",
     wildcard_constraints:
         table="|".join(ABLATION_OF_TABLE) or "no-ablations",
@@ -93,8 +99,10 @@ rule ablation_figure:
         runs=lambda w: f"results/tables/{KINDS[ABLATION_OF_FIGURE[w.figure]].table}_runs.csv",
         init=lambda w: ["results/tables/tokenization_init.csv"] if ABLATION_OF_FIGURE[w.figure] == "tokenization" else [],
     output:
-        pdf=report("results/figures/{figure}.pdf", caption="../report/ablation_figure.rst", category="Ablations"),
-        png="results/figures/{figure}.png",
+        pdf=report("results/figures/{figure}.pdf", caption="../report/ablation_figure.rst", category=ABLATION_CATEGORY, subcategory="{figure}",
+                   labels={"format": "PDF"}),
+        png=report("results/figures/{figure}.png", caption="../report/ablation_figure.rst", category=ABLATION_CATEGORY, subcategory="{figure}",
+                   labels={"format": "PNG"}),
     wildcard_constraints:
         figure="|".join(ABLATION_OF_FIGURE) or "no-ablations",
     params:
