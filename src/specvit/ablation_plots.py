@@ -81,12 +81,14 @@ def init_panel(ax, init: pd.DataFrame) -> None:
     """Gradient norm at the initial weights per variant (tokenizer and transformer blocks), mean ± std over seeds."""
     y = np.arange(len(init))
     for k, (part, color) in enumerate((("tokenizer", PALETTE[1]), ("blocks", PALETTE[0]))):
-        ax.errorbar(init[f"grad_norm_{part}_mean"], y + (k - 0.5) * 0.3, xerr=init[f"grad_norm_{part}_std"],
-                    fmt="s", color=color, ms=4, capsize=2, label=part)
+        mean, std = init[f"grad_norm_{part}_mean"].to_numpy(), init[f"grad_norm_{part}_std"].fillna(0).to_numpy()
+        lower = np.minimum(std, 0.9 * mean)  # the log axis cannot show mean - std <= 0
+        ax.errorbar(mean, y + (k - 0.5) * 0.3, xerr=np.vstack([lower, std]), fmt="s", color=color, ms=4, capsize=2,
+                    label=part)
     ax.set_yticks(y, init["variant"])
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlabel(f"gradient norm at init ({int(init['n_seeds'].iloc[0])} seeds)")
+    ax.set_xlabel(f"gradient norm at init, mean ± std of {int(init['n_seeds'].iloc[0])} seeds")
     ax.legend(frameon=False, fontsize=7)
     ax.grid(alpha=0.3, axis="x")
 
