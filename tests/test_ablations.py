@@ -2,6 +2,7 @@
 config/smoke.yaml, checked against numbers recomputed from the run folders."""
 import copy
 import json
+import re
 
 import h5py
 import numpy as np
@@ -77,7 +78,6 @@ def test_a_disabled_ablation_has_no_runs():
 
 # ----------------------------------------------------------------------------- the workflow
 
-pytestmark_workflow = pytest.mark.workflow
 TABLE_COLUMNS = {
     "tokenization": ["tokenizer", "patch", "stride", "n_seeds", "r2_mean", "r2_std", "mae_mean", "grad_norm_median",
                      "diverged"],
@@ -195,10 +195,11 @@ def test_robustness_matrix_agrees_with_the_standard_evaluation(built):
     assert lgb[0.5] > lgb[2.0]  # more test noise, less R²
 
 
+@pytest.mark.workflow
 def test_dry_run_of_one_table_lists_only_that_ablations_runs(tmp_path):
     r = run_snakemake(tmp_path, "results/tables/ablation_pe.csv", "-n", "--configfile", SMOKE)
     assert r.returncode == 0, r.stdout
-    runs = set(__import__("re").findall(r"results/runs/([\w.-]+?)/metrics\.json", r.stdout))
+    runs = set(re.findall(r"results/runs/([\w.-]+?)/metrics\.json", r.stdout))
     assert runs == set(smoke_ablations()["pe"]) and len(runs) == 10
 
 
@@ -209,6 +210,7 @@ def test_dry_run_of_one_table_lists_only_that_ablations_runs(tmp_path):
      "config key 'ablations.tokenisation' is not allowed (allowed: loss_norm, multitask, pe, robustness, tokenization)"),
     ({"pe": {"n_train": 123}}, "config key 'ablations.pe.n_train' = 123 is not in 'data.subsets'"),
 ])
+@pytest.mark.workflow
 def test_workflow_refuses_bad_ablation_config(tmp_path, ablations, message):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml.safe_dump({"ablations": ablations}))
