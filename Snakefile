@@ -36,6 +36,14 @@ from specvit.runs import expand_runs
 
 RUNS = expand_runs(config["runs"], config["training"])
 MAIN_RUNS = main_runs(RUNS)  # {group: its largest-N run}: the models of Table 3 and Figure 1
+GROUP_RUNS = list(RUNS)  # the runs of the `runs` groups (scaling curve, learning curves)
+
+from specvit.ablations import expand_ablations
+
+# {ablation: {run_id: RunSpec}}: the variants of each ablation, which join RUNS as ordinary runs
+ABLATIONS = expand_ablations(config["ablations"], config["training"], config["data"]["subsets"])
+for _specs in ABLATIONS.values():
+    RUNS.update(_specs)
 
 
 include: "workflow/rules/data.smk"
@@ -45,6 +53,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tracking.smk"
 include: "workflow/rules/beyond.smk"
+include: "workflow/rules/ablations.smk"
 
 
 localrules:

@@ -38,6 +38,19 @@ def job_counts(output):
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
 
 
+def ablation_runs(cfg):
+    """{ablation: {run_id: spec}} of a config file merged over the default, as the Snakefile sees it."""
+    import copy
+
+    from snakemake.utils import update_config
+
+    from specvit.ablations import expand_ablations
+
+    merged = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    update_config(merged, yaml.safe_load((REPO / "config" / cfg).read_text()))
+    return expand_ablations(merged["ablations"], merged["training"], merged["data"]["subsets"])
+
+
 def test_lint_is_clean(tmp_path):
     for cfg in ("config.yaml", "paper.yaml", "smoke.yaml"):
         r = run_snakemake(tmp_path, "--lint", "--configfile", REPO / "config" / cfg)
@@ -52,13 +65,19 @@ def test_dry_run(tmp_path, cfg):
     groups = yaml.safe_load((REPO / "config" / cfg).read_text())["runs"]
     n_runs = sum(len(g["n_train"]) * len(g.get("seeds", [0])) for g in groups)
     has_vit = any(g["model"] == "vit" for g in groups)
+    ablations = ablation_runs(cfg)  # the ablations' runs join the run groups' (tests/test_ablations.py)
+    n_runs += sum(len(specs) for specs in ablations.values())
+    n_noise = len(ablations.get("robustness", {}))
     assert job_counts(r.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1,
                                     "calibration": 1, "spectra_examples": 1, "train_run": n_runs,
                                     "evaluate_run": n_runs, "ceiling": 1, "table3": 1, "fig1": 1, "scaling": 1,
                                     "fig3": 1,
                                     "pred_vs_true": 1, **({"learning_curves": 1} if has_vit else {}),
                                     "registry": 1, "paper_checklist": 1, "all": 1,
-                                    **beyond_job_counts(REPO / "config" / cfg)}
+                                    **beyond_job_counts(REPO / "config" / cfg),
+                                    "ablation_table": len(ablations), "ablation_figure": len(ablations),
+                                    "ablation_init_gradients": int("tokenization" in ablations),
+                                    **({"evaluate_noise": n_noise} if n_noise else {})}
     subsets = yaml.safe_load((REPO / "config" / cfg).read_text())["data"]["subsets"]
     for n in subsets:
         assert f"results/data/subsets/N{n}.npy" in r.stdout
@@ -92,7 +111,7 @@ def test_user_hdf5_files_are_read_in_place(tmp_path):
     files = user_files(tmp_path)
     cfg = tmp_path / "mine.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"source": "hdf5", **{k: str(v) for k, v in files.items()},
-                                            "subsets": [50, 120]},
+                                            "subsets": [50, 120]}, "ablations": None,
                                    "runs": [{"name": "ridge", "model": "ridge", "n_train": [120]}]}))
     work = tmp_path / "work"
     work.mkdir()

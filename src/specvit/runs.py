@@ -79,6 +79,10 @@ def expand_runs(groups: list[dict], training_defaults: dict | None = None, n_pix
                 vit = {**PRESETS[preset], **(g.get("vit") or {})}
                 ViTConfig.from_dict({**vit, "n_pixels": n_pixels, "labels": tuple(g.get("labels", ["logg"]))})
                 train = {**(training_defaults or {}), **(g.get("train") or {})}
+                # the ViT draws its training noise in the trainer: at the group's noise level (the key
+                # is written only when it differs, so the specs of existing runs stay as they were)
+                if float(g.get("noise_level", 1.0)) != float(train.get("noise_level", 1.0)):
+                    train["noise_level"] = float(g["noise_level"])
                 TrainConfig.from_dict(train)
             else:
                 build_model(RunSpec("check", g["name"], model, 1, 0, params=dict(g.get("params") or {})))

@@ -252,11 +252,11 @@ def run_targets():
 
 def run_file(name, run_ids=None):
     """The file ``name`` of every run (or of the given run ids)."""
-    return [f"results/runs/{rid}/{name}" for rid in (RUNS if run_ids is None else run_ids)]
+    return [f"results/runs/{rid}/{name}" for rid in (GROUP_RUNS if run_ids is None else run_ids)]
 
 
 def vit_runs():
-    return [rid for rid, spec in RUNS.items() if spec.model == "vit"]
+    return [rid for rid in GROUP_RUNS if RUNS[rid].model == "vit"]
 
 
 def figure_targets():
@@ -269,10 +269,19 @@ def table_targets():
         "results/tables/ceiling.csv", "results/tables/scaling.csv", "results/tables/scaling_summary.csv"]
 
 
+def ablation_targets():
+    """Table (csv, md, tex) and figure (pdf, png) of every declared ablation (workflow/rules/ablations.smk)."""
+    from specvit.ablations import KINDS
+
+    return [f"results/tables/{KINDS[a].table}.{ext}" for a in ABLATIONS for ext in ("csv", "md", "tex")] + [
+        f"results/figures/{KINDS[a].figure}.{ext}" for a in ABLATIONS for ext in ("pdf", "png")] + (
+        [f"results/tables/tokenization_init.{ext}" for ext in ("csv", "md", "tex")] if "tokenization" in ABLATIONS else [])
+
+
 def all_targets():
     """Everything `rule all` builds; later stages append their own lists here."""
     return (data_targets() + calibration_targets() + run_targets() + table_targets() + figure_targets()
-            + beyond_targets() + tracking_targets())
+            + ablation_targets() + beyond_targets() + tracking_targets())
 
 
 # ---------------------------------------------------------------- code tracking

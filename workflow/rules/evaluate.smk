@@ -106,7 +106,7 @@ rule scaling:
                    labels={"name": "scaling summary", "format": "CSV"}),
     params:
         code=code_hash("scaling.py"),
-        runs=list(RUNS),
+        runs=GROUP_RUNS,
     log:
         "results/logs/tables/scaling.log",
     conda:

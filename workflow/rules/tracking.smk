@@ -7,8 +7,8 @@ include: "tracking_common.smk"
 rule registry:
     """results/runs.csv (one row per run folder) and the params diff per experiment."""
     input:
-        metrics=run_file("metrics.json"),
-        test=run_file("metrics_test.csv"),
+        metrics=run_file("metrics.json", list(RUNS)),  # every run, the ablations' included
+        test=run_file("metrics_test.csv", list(RUNS)),
     output:
         csv=report("results/runs.csv", caption="../report/runs.rst", category="Reproducibility (appendix)",
                    labels={"name": "run registry", "format": "CSV"}),

@@ -32,6 +32,10 @@ from torch import nn
 TOKENIZERS = ("C1D", "SW")
 POS_ENCODINGS = ("none", "learned", "sinusoidal", "pipe", "rope")
 POOLINGS = ("cls", "mean")
+# lecun: one explicit init for both tokenizers (see SpecViT._init_tokenizer); legacy: what a
+# standard ViT code base does, where apply(_init_weights) reaches SW's Linear (std 0.02) but not
+# C1D's Conv1d (PyTorch default, U(+-1/sqrt(patch))): the setup of the paper's SW failure.
+TOKENIZER_INITS = ("lecun", "legacy")
 
 # Architectures; n_pixels, labels, predict_sigma and dropout come from the run.
 PRESETS: dict[str, dict] = {
@@ -75,6 +79,7 @@ class ViTConfig:
     labels: tuple[str, ...] = ("logg",)
     predict_sigma: bool = False
     dropout: float = 0.0
+    tokenizer_init: str = "lecun"
 
     def __post_init__(self):
         if isinstance(self.labels, str):
@@ -83,6 +88,7 @@ class ViTConfig:
         _check_choice("tokenizer", self.tokenizer, TOKENIZERS)
         _check_choice("pos_encoding", self.pos_encoding, POS_ENCODINGS)
         _check_choice("pooling", self.pooling, POOLINGS)
+        _check_choice("tokenizer_init", self.tokenizer_init, TOKENIZER_INITS)
         for name in ("n_pixels", "patch", "dim", "depth", "heads", "mlp_dim"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -384,7 +390,15 @@ class SpecViT(nn.Module):
         1/sqrt(patch) (truncated at 2 std, rescaled to keep that std), zero bias. Both tokenizers
         are the same linear map [patch] -> [dim] of each window, so with stride = patch they start
         from the same distribution; and tokens have about the flux's scale, comparable to the
-        unit-amplitude sinusoidal / pipe encodings."""
+        unit-amplitude sinusoidal / pipe encodings.
+
+        ``tokenizer_init='legacy'`` keeps the asymmetric init of a standard ViT code base instead
+        (SW: trunc-normal std 0.02 from ``_init_weights``; C1D: PyTorch's Conv1d default, std
+        1/sqrt(3 patch)), for the tokenization ablation that shows what that asymmetry does."""
+        if self.cfg.tokenizer_init == "legacy":
+            if self.cfg.tokenizer == "C1D":
+                self.tokenizer.proj.reset_parameters()
+            return
         w = self.tokenizer.proj.weight
         std = 1.0 / math.sqrt(self.cfg.patch) / 0.87962566103423978  # std of N(0,1) cut at +-2
         nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std)

@@ -1,0 +1,20 @@
+"""One ablation's table from its run folders (rule ablation_table)."""
+from specvit.io import log_to
+
+log_to(snakemake.log[0])
+
+from pathlib import Path
+
+from specvit.ablations import CAPTIONS, long_table, summarise
+from specvit.io import write_csv
+from specvit.runs import load_specs
+from specvit.tables import write_table
+
+ablation = snakemake.params.ablation
+specs = load_specs(snakemake.input.metrics)
+specs = {rid: specs[rid] for rid in snakemake.params.runs}  # declaration order
+long = long_table(ablation, specs, {rid: Path(m).parent for rid, m in zip(snakemake.params.runs, snakemake.input.metrics)})
+table = summarise(long, ablation)
+write_csv(long, snakemake.output.runs)
+write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex, caption=CAPTIONS[ablation])
+print(long.to_string(index=False), table.to_string(index=False), sep="\n\n")
