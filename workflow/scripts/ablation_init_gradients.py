@@ -2,6 +2,7 @@
 from specvit.io import log_to
 
 log_to(snakemake.log[0])
+from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import numpy as np
 import torch
