@@ -51,9 +51,9 @@ include: "workflow/rules/calibration.smk"
 include: "workflow/rules/cluster.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/tracking.smk"
 include: "workflow/rules/beyond.smk"
 include: "workflow/rules/ablations.smk"
+include: "workflow/rules/tracking.smk"  # last: the checklist depends on every other target
 
 
 localrules:

@@ -257,7 +257,9 @@ def paper_dry_run(workdir, *targets):
 
 
 def test_dry_run_on_the_paper_config_prints_the_gpu_hours(tmp_path):
-    r = paper_dry_run(tmp_path)
+    # the main runs' jobs (the paper config's ablations add many more GPU jobs)
+    targets = [f"results/runs/{rid}/metrics.json" for rid in [*paper_vit_specs(), "lightgbm-N1000000-s0"]]
+    r = paper_dry_run(tmp_path, *targets)
     assert r.returncode == 0, r.stdout[-4000:]
     head, jobs, total = budget_lines(r.stdout)
     assert "5 stale job(s)" in head and len(jobs) == 5
@@ -297,10 +299,24 @@ def test_dry_run_counts_only_the_planned_jobs_and_uses_benchmark_records(tmp_pat
     assert len(jobs) == 1 and "vit-p16_h256_L6-N1000000-s0" in jobs[0] and "from benchmarks" in jobs[0]
     assert total == pytest.approx(1800.0 * 1000000 / 50000 / 3600, abs=0.01)
 
-    r = paper_dry_run(tmp_path)
+    r = paper_dry_run(tmp_path, *[f"results/runs/{rid}/metrics.json" for rid in specs])
     _, jobs, total = budget_lines(r.stdout)
     assert len(jobs) == 5 and all("from benchmarks" in j for j in jobs)
     assert total == pytest.approx(1800.0 * sum(PAPER_N) / 50000 / 3600, abs=0.01)
+
+
+def test_a_dry_run_of_many_gpu_jobs_sums_them_per_run_group(tmp_path):
+    """The whole paper config (its ablations included) plans more GPU jobs than are listed one by one."""
+    r = paper_dry_run(tmp_path)
+    assert r.returncode == 0, r.stdout[-4000:]
+    start = r.stdout.index("GPU budget of the")
+    n_jobs = int(re.search(r"GPU budget of the (\d+) stale", r.stdout)[1])
+    assert n_jobs > cluster.MAX_JOB_LINES
+    groups = re.findall(r"^  (\S+)\s+(\d+) job\(s\)\s+([\d.]+) GPU-h$", r.stdout[start:], re.M)
+    assert ("vit-p16_h256_L6", "5") in [(g, n) for g, n, _ in groups]
+    assert sum(int(n) for _, n, _ in groups) == n_jobs
+    total = float(re.search(r"total ([\d.]+) GPU-hours", r.stdout[start:])[1])
+    assert total == pytest.approx(sum(float(h) for _, _, h in groups), abs=0.05 * len(groups))
 
 
 def test_a_dry_run_without_gpu_jobs_prints_no_budget(tmp_path):

@@ -23,6 +23,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from specvit.runs import RunSpec
@@ -123,8 +124,9 @@ def vit_train_flops(spec: RunSpec, n_pixels: int) -> float:
     import torch
 
     cfg = ViTConfig.from_dict({**spec.vit, "n_pixels": n_pixels, "labels": tuple(spec.labels)})
+    wave = np.arange(n_pixels, dtype=np.float64)  # any increasing grid: 'pipe' needs one, its table is no parameter
     with torch.device("meta"):  # the shapes only; no memory, no initialisation cost
-        n_params = sum(p.numel() for p in SpecViT(cfg).parameters())
+        n_params = sum(p.numel() for p in SpecViT(cfg, wave).parameters())
     t = cfg.seq_len
     return 6.0 * n_params * t + 12.0 * cfg.depth * t * t * cfg.dim
 
@@ -191,6 +193,9 @@ def _run_order(run_id: str):
     return (m[1], int(m[2]), int(m[3])) if m else (run_id, 0, 0)
 
 
+MAX_JOB_LINES = 40  # more stale GPU jobs than this: the dry run's budget is summed per run group
+
+
 class GpuLedger:
     """The GPU jobs Snakemake plans to run, collected while it sizes them.
 
@@ -204,17 +209,27 @@ class GpuLedger:
         if gpus and estimate is not None:
             self.jobs[run_id] = (gpus, estimate)
 
+    def _job_lines(self) -> list[str]:
+        width = max(len(r) for r in self.jobs)
+        return [f"  {rid:<{width}}  {gpus} GPU  {gpus * est.hours:9.2f} GPU-h  from {est.source}: {est.detail}"
+                for rid, (gpus, est) in sorted(self.jobs.items(), key=lambda kv: _run_order(kv[0]))]
+
+    def _group_lines(self) -> list[str]:
+        """One line per run group (the run id without -N<n>-s<seed>): too many jobs to list one by one."""
+        groups: dict[str, list[float]] = {}
+        for rid, (gpus, est) in self.jobs.items():
+            groups.setdefault(re.sub(r"-N\d+-s\d+$", "", rid), []).append(gpus * est.hours)
+        width = max(len(g) for g in groups)
+        return [f"  {g:<{width}}  {len(h):3d} job(s)  {sum(h):9.2f} GPU-h" for g, h in sorted(groups.items())]
+
     def total_gpu_hours(self) -> float:
         return sum(g * e.hours for g, e in self.jobs.values())
 
     def summary(self) -> str:
         if not self.jobs:
             return "GPU budget: no stale job asks for a GPU."
-        width = max(len(r) for r in self.jobs)
         lines = [f"GPU budget of the {len(self.jobs)} stale job(s) that ask for a GPU (estimates):"]
-        for rid, (gpus, est) in sorted(self.jobs.items(), key=lambda kv: _run_order(kv[0])):
-            lines.append(f"  {rid:<{width}}  {gpus} GPU  {gpus * est.hours:9.2f} GPU-h  "
-                         f"from {est.source}: {est.detail}")
+        lines += self._job_lines() if len(self.jobs) <= MAX_JOB_LINES else self._group_lines()
         n_bench = sum(e.source == "benchmarks" for _, e in self.jobs.values())
         lines.append(f"  total {self.total_gpu_hours():.2f} GPU-hours ({n_bench} job(s) from benchmark "
                      f"records, {len(self.jobs) - n_bench} from the fallback model)")
