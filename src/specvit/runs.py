@@ -22,7 +22,7 @@ import torch
 
 from specvit.data import load_subset, read_arrays, read_labels, read_wave
 from specvit.io import write_json
-from specvit.loader import fixed_noisy
+from specvit.loader import InMemorySpectra, fixed_noisy, open_training_spectra
 from specvit.evaluate import point_metrics
 from specvit.train import peak_memory_mb
 
@@ -131,7 +131,16 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
     if rows.size != spec.n_train:
         raise ValueError(f"{subset_path}: holds {rows.size} rows, run {spec.run_id} needs N={spec.n_train}")
     t0 = time.perf_counter()
-    flux, error = read_arrays(train_path, rows)
+    if spec.model == "vit":  # in RAM if it fits training.cache_mb, else streamed from the file
+        from specvit.train import TrainConfig
+
+        cache_mb = TrainConfig.from_dict(spec.train).cache_mb
+        flux, error = open_training_spectra(train_path, rows, cache_mb), None
+        if not isinstance(flux, InMemorySpectra):
+            log(f"{spec.run_id}: the {flux.n} training spectra exceed training.cache_mb = {cache_mb:g} MiB; "
+                f"streaming them from {train_path}, {flux.window_rows} rows at a time")
+    else:
+        flux, error = read_arrays(train_path, rows)
     labels_all = read_labels(train_path)
     y_train = {k: labels_all[k][rows] for k in spec.labels}
     val_flux, val_error = read_arrays(val_path)
@@ -143,7 +152,7 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
 
     model = build_model(spec, threads)
     if spec.model == "vit":
-        info = model.fit(flux, y_train, x_val, y_val, log=log, error_train=error, wave=read_wave(train_path),
+        info = model.fit(flux, y_train, x_val, y_val, log=log, wave=read_wave(train_path),
                          run_dir=out_dir, identity={"n_train": spec.n_train, "noise_level": spec.noise_level},
                          discard_stale=True)
     else:
