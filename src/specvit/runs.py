@@ -23,6 +23,7 @@ import torch
 from specvit.data import load_subset, read_arrays, read_labels, read_wave
 from specvit.io import write_json
 from specvit.loader import InMemorySpectra, fixed_noisy, open_training_spectra
+from specvit.coverage import label_ranges
 from specvit.evaluate import point_metrics
 from specvit.train import peak_memory_mb
 
@@ -167,6 +168,7 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
     device = info.get("device", "cpu")
     metrics = {"run_id": spec.run_id, "model": spec.model, "n_train": spec.n_train, "seed": spec.seed,
                "noise_level": spec.noise_level, "labels": list(spec.labels), "val": val,
+               "train_label_range": label_ranges(y_train),
                "n_val": len(next(iter(y_val.values()))), "wall_seconds": time.perf_counter() - t0,
                "device": device, "peak_memory_mb": peak_memory_mb(torch.device(device)), "fit": info}
     write_json(metrics, out_dir / "metrics.json")
