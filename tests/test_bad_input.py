@@ -35,19 +35,11 @@ def user_config(root, files, **data):
     return cfg
 
 
-def leftovers(root):
-    """Files a failed command left under results/ (its logs are expected, nothing else)."""
-    results = root / "results"
-    return sorted(str(p.relative_to(root)) for p in results.rglob("*")
-                  if p.is_file() and "logs" not in p.parts) if results.exists() else []
-
-
 # ----------------------------------------------------------------------------- config: caught before any job
+# (an unknown key, a wrong type and N larger than the synthetic pool are rows of
+# tests/test_config.py::test_bad_config_names_the_key, which runs Snakemake the same way)
 
 CONFIG_CASES = {
-    "unknown config key": ({"data": {"n_tset": 5}},
-                           r"config key 'data\.n_tset' is not allowed \(allowed: chunk_size, .*\)"),
-    "wrong type": ({"seed": "abc"}, r"config key 'seed' must be an integer, got 'abc' \(str\)"),
     "unknown model": ({"runs": [{"name": "cnn", "model": "cnn", "n_train": [200]}]},
                       r"config key 'runs\[0\]\.model' must be one of \['vit', 'lightgbm', 'ridge', 'template'\], "
                       r"got 'cnn'"),
@@ -57,9 +49,6 @@ CONFIG_CASES = {
                                                "n_train": [200]}]},
                                     r"config key 'runs\[0\] \(v\)': ViTConfig\.pos_encoding='fourier' is not one of 'none', "
                                     r"'learned', 'sinusoidal', 'pipe', 'rope'"),
-    "N larger than the training pool": ({"data": {"subsets": [200, 700]}},
-                                        r"config key 'data\.subsets' has N=700 larger than "
-                                        r"'data\.n_train_pool'=600"),
 }
 
 
