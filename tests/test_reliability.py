@@ -22,7 +22,9 @@ from conftest import REPO, SNAKEFILE, run_snakemake
 
 SMOKE = REPO / "config" / "smoke.yaml"
 VIT_RUNS = ("vit-tiny-N200-s0", "vit-tiny-N600-s0")
-TIMING_COLUMNS = ["epoch_seconds", "samples_per_s"]  # wall-clock figures: the only numbers allowed to differ
+# Measurements of the machine, not results: the only numbers allowed to differ between builds
+# (history.csv: epoch_seconds, samples_per_s; a run registry: wall_seconds, peak_memory_mb).
+MEASURED_COLUMNS = {"epoch_seconds", "samples_per_s", "wall_seconds", "peak_memory_mb"}
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +37,17 @@ def clean_build(tmp_path_factory):
 
 
 def result_csvs(root):
-    """Every CSV table the workflow wrote (relative path -> bytes), without the per-epoch timings."""
+    """Every CSV table the workflow wrote (relative path -> bytes); a table with measured
+    columns is compared without them."""
     out = {}
     for path in sorted((root / "results").rglob("*.csv")):
-        rel = str(path.relative_to(root))
-        if path.name == "history.csv":
-            out[rel] = pd.read_csv(path).drop(columns=TIMING_COLUMNS).to_csv(index=False).encode()
+        header = set(path.read_text().split("\n", 1)[0].split(","))
+        if header & MEASURED_COLUMNS:
+            table = pd.read_csv(path)
+            out[str(path.relative_to(root))] = table.drop(columns=list(header & MEASURED_COLUMNS)).to_csv(
+                index=False).encode()
         else:
-            out[rel] = path.read_bytes()
+            out[str(path.relative_to(root))] = path.read_bytes()
     return out
 
 
