@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
 import torch
 
 from specvit.data import read_arrays, write_split
