@@ -30,6 +30,7 @@ include: "workflow/rules/common.smk"
 check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.schema.yaml")
 validate(config, "config/schema/config.schema.yaml")
 check_consistency(config)
+check_writable_folder("results")  # one clear message instead of a traceback in the first job
 
 from specvit.results import main_runs
 from specvit.runs import expand_runs

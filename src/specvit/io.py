@@ -34,6 +34,43 @@ def atomic_path(path):
         tmp.unlink(missing_ok=True)
 
 
+def remove_leftovers(path) -> list[Path]:
+    """Delete the temporaries that killed writers left behind (``atomic_path`` and ``SplitWriter``
+    name them ``.<name>.tmp-<pid>``; SIGKILL skips their clean-up, and a half-written 1M-spectrum
+    file is tens of GB). ``path`` is an output file (its own temporaries) or a folder (all of
+    them, recursively): call it only on outputs no other running job writes. Returns what it removed."""
+    path = Path(path)
+    found = path.rglob(".*.tmp-*") if path.is_dir() else path.parent.glob(f".{path.name}.tmp-*")
+    removed = [p for p in found if p.is_file()]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
+
+
+def check_writable_folder(path, what: str = "output folder") -> None:
+    """Raise one ValueError if files cannot be created under ``path`` (checked before any job
+    runs, instead of a traceback from inside the first job). A folder that does not exist yet
+    is fine if it can be created. Probes by creating and deleting a temporary file."""
+    import tempfile
+
+    path = Path(path)
+    where = f"{what} '{path}' ({path.absolute()})"
+    expected = "expected a writable folder (or run with --directory DIR to write elsewhere)"
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise ValueError(f"{where} cannot be written: {existing} is a broken link; {expected}")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{where} cannot be written: {existing} is a file, not a folder; {expected}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{where} cannot be written: creating a file in {existing} failed "
+                         f"({exc.strerror or exc}); {expected}") from None
+
+
 def write_csv(df, path) -> None:
     """A pandas table as CSV, atomically; floats with full precision so reruns compare byte for byte."""
     with atomic_path(path) as tmp:

@@ -22,7 +22,8 @@ import torch
 
 from specvit.data import load_subset, read_arrays, read_labels, read_wave
 from specvit.io import write_json
-from specvit.loader import fixed_noisy
+from specvit.loader import InMemorySpectra, fixed_noisy, open_training_spectra
+from specvit.coverage import label_ranges
 from specvit.evaluate import point_metrics
 from specvit.gitinfo import git_state
 from specvit.train import peak_memory_mb
@@ -137,7 +138,16 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
     if rows.size != spec.n_train:
         raise ValueError(f"{subset_path}: holds {rows.size} rows, run {spec.run_id} needs N={spec.n_train}")
     t0 = time.perf_counter()
-    flux, error = read_arrays(train_path, rows)
+    if spec.model == "vit":  # in RAM if it fits training.cache_mb, else streamed from the file
+        from specvit.train import TrainConfig
+
+        cache_mb = TrainConfig.from_dict(spec.train).cache_mb
+        flux, error = open_training_spectra(train_path, rows, cache_mb), None
+        if not isinstance(flux, InMemorySpectra):
+            log(f"{spec.run_id}: the {flux.n} training spectra exceed training.cache_mb = {cache_mb:g} MiB; "
+                f"streaming them from {train_path}, {flux.window_rows} rows at a time")
+    else:
+        flux, error = read_arrays(train_path, rows)
     labels_all = read_labels(train_path)
     y_train = {k: labels_all[k][rows] for k in spec.labels}
     val_flux, val_error = read_arrays(val_path)
@@ -149,7 +159,7 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
 
     model = build_model(spec, threads)
     if spec.model == "vit":
-        info = model.fit(flux, y_train, x_val, y_val, log=log, error_train=error, wave=read_wave(train_path),
+        info = model.fit(flux, y_train, x_val, y_val, log=log, wave=read_wave(train_path),
                          run_dir=out_dir, identity={"n_train": spec.n_train, "noise_level": spec.noise_level},
                          discard_stale=True)
     else:
@@ -164,6 +174,7 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
     device = info.get("device", "cpu")
     metrics = {"run_id": spec.run_id, "model": spec.model, "n_train": spec.n_train, "seed": spec.seed,
                "noise_level": spec.noise_level, "labels": list(spec.labels), "val": val,
+               "train_label_range": label_ranges(y_train),
                "n_val": len(next(iter(y_val.values()))), "wall_seconds": time.perf_counter() - t0,
                "device": device, "peak_memory_mb": peak_memory_mb(torch.device(device)), "fit": info,
                "git": git_state()}  # the commit (and dirty flag) of the code that trained it

@@ -18,6 +18,7 @@ from specvit.data import SplitWriter
 from specvit.forward import SpectrumModel
 from specvit.labels import LABEL_NAMES, LabelSpace
 from specvit.noise import pixel_sigma
+from specvit.pause import pause_point
 from specvit.progress import Progress
 
 
@@ -57,6 +58,7 @@ def generate_split(path, n: int, seed: int, label_space: LabelSpace | None = Non
             block = {name: labels[start:stop, i] for i, name in enumerate(LABEL_NAMES)}
             block["mag"] = mags[start:stop]
             writer.write(start, flux.numpy(), error.numpy(), block)
+            pause_point("simulate_block")
             if bar:
                 bar.update(stop - start)
     if bar:

@@ -14,6 +14,7 @@ import json
 import math
 import resource
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -23,7 +24,8 @@ import torch.nn.functional as F
 
 from specvit.evaluate import point_metrics
 from specvit.io import atomic_path
-from specvit.loader import NoisyBatches, epoch_generator
+from specvit.loader import InMemorySpectra, NoisyBatches, epoch_generator
+from specvit.pause import pause_point
 
 LOSSES = ("mse", "l1", "huber", "gaussian_nll")
 LABEL_NORMS = ("standard", "minmax")
@@ -37,6 +39,10 @@ FRESH_STATE = {"epoch": 0, "best_r2": -math.inf, "best_epoch": None, "history": 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class TrainingOutOfMemory(RuntimeError):
+    """The accelerator ran out of memory; the message names the batch size to try."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class TrainConfig:
     precision: str = "auto"           # auto: bf16 autocast on CUDA, fp32 on CPU
     device: str = "auto"
     on_nonfinite: str = "stop"        # stop | skip (skip the step and halve the learning rate)
+    cache_mb: float = 4096.0          # training spectra held in RAM; larger subsets stream from HDF5
 
     def __post_init__(self):
         for name, allowed in (("loss", LOSSES), ("label_norm", LABEL_NORMS), ("precision", PRECISIONS),
@@ -67,6 +74,8 @@ class TrainConfig:
                 raise ValueError(f"training.{name} = {getattr(self, name)!r} is not one of {allowed}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("training.epochs, batch_size and lr must be positive")
+        if not self.cache_mb > 0:
+            raise ValueError(f"training.cache_mb = {self.cache_mb!r}; expected a positive size in MiB")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TrainConfig":
@@ -185,11 +194,13 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 def train(model: torch.nn.Module, cfg: TrainConfig, run_dir, labels: tuple[str, ...],
-          flux: np.ndarray, error: np.ndarray, y_train: dict[str, np.ndarray],
+          flux, error: np.ndarray | None, y_train: dict[str, np.ndarray],
           x_val: np.ndarray, y_val: dict[str, np.ndarray], identity: dict | None = None,
           log=print, discard_stale: bool = False) -> dict:
     """Train ``model`` on noise-free ``flux`` + ``error`` (fresh noise per epoch), validate on the
     fixed noisy ``x_val``; checkpoints in ``run_dir``. Returns the run summary (also in the folder).
+    ``flux`` is an array (with ``error``) or a store of ``specvit.loader`` (``error`` None), e.g.
+    an ``HDF5Spectra`` that streams a subset larger than RAM.
 
     ``identity`` (model config, data sizes, ...) goes into the checkpoint fingerprint: resuming a
     folder written under another identity or training config is refused, or, with
@@ -204,7 +215,8 @@ def train(model: torch.nn.Module, cfg: TrainConfig, run_dir, labels: tuple[str, 
     y_tr = np.stack([y_train[lab] for lab in labels], axis=1).astype(np.float64)
     y_va = np.stack([y_val[lab] for lab in labels], axis=1).astype(np.float64)
     scaler = LabelScaler.fit(y_tr, cfg.label_norm)
-    batches = NoisyBatches(flux, error, scaler.transform(y_tr), cfg.batch_size, cfg.noise_level, cfg.seed)
+    store = InMemorySpectra(flux, error) if isinstance(flux, np.ndarray) else flux
+    batches = NoisyBatches.from_store(store, scaler.transform(y_tr), cfg.batch_size, cfg.noise_level, cfg.seed)
     weights = torch.tensor([float(cfg.label_weights.get(lab, 1.0)) for lab in labels], device=device)
     main = labels.index("logg") if "logg" in labels else 0
     steps_per_epoch = len(batches)
@@ -236,8 +248,9 @@ def train(model: torch.nn.Module, cfg: TrainConfig, run_dir, labels: tuple[str, 
             for group in opt.param_groups:
                 group["lr"] = lr
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = loss_fn(model(xb), yb, cfg, weights)
+            with _name_batch_size_on_oom(cfg, device, f"epoch {epoch + 1}, step {step + 1}"):
+                with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                    loss = loss_fn(model(xb), yb, cfg, weights)
             if not torch.isfinite(loss):
                 if cfg.on_nonfinite == "stop":
                     good = f"{last_path} (after epoch {state['epoch']})" if last_path.exists() else "none yet"
@@ -250,7 +263,8 @@ def train(model: torch.nn.Module, cfg: TrainConfig, run_dir, labels: tuple[str, 
                 log(f"epoch {epoch + 1} step {step + 1}: non-finite loss, step skipped, "
                     f"learning rate factor now {state['lr_factor']:g}")
                 continue
-            grad_scaler.scale(loss).backward()
+            with _name_batch_size_on_oom(cfg, device, f"epoch {epoch + 1}, step {step + 1} (backward)"):
+                grad_scaler.scale(loss).backward()
             grad_scaler.unscale_(opt)
             max_norm = cfg.clip if cfg.clip > 0 else float("inf")
             grad_norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)))
@@ -258,6 +272,7 @@ def train(model: torch.nn.Module, cfg: TrainConfig, run_dir, labels: tuple[str, 
             grad_scaler.update()
             opt.zero_grad(set_to_none=True)
             losses.append(loss.item())
+            pause_point("train_step")
         seconds = time.perf_counter() - t0
         pred = scaler.inverse(predict_normalised(model, x_val, k, device, amp))
         val = point_metrics(y_va[:, main], pred[:, main])
@@ -284,6 +299,22 @@ def train(model: torch.nn.Module, cfg: TrainConfig, run_dir, labels: tuple[str, 
             "train_seconds": state["train_seconds"], "skipped_steps": state["skipped_steps"],
             "device": str(device), "precision": str(amp or torch.float32).replace("torch.", ""),
             "peak_memory_mb": peak_memory_mb(device), "scaler": scaler.to_dict()}
+
+
+@contextmanager
+def _name_batch_size_on_oom(cfg: TrainConfig, device: torch.device, where: str):
+    """Turn an accelerator out-of-memory error into one that says which batch size to try.
+
+    Checkpoints are untouched, so rerunning with the smaller batch size starts afresh (the batch
+    size is part of the run's fingerprint) and nothing half-written is left."""
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        smaller = max(1, cfg.batch_size // 2)
+        raise TrainingOutOfMemory(
+            f"{device} ran out of memory at {where} with training.batch_size = {cfg.batch_size}; "
+            f"try training.batch_size: {smaller} (or a smaller ViT preset, or precision bf16). "
+            f"Original error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
 
 def _resume(path: Path, fp: str, model, opt, log, discard_stale: bool) -> dict:

@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
+from specvit.io import check_writable_folder
+
 
 SPLITS = ("train", "val", "test")
 

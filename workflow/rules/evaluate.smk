@@ -6,6 +6,7 @@ rule evaluate_run:
     """Predict the pooled and SNR-sweep test views (fixed seeded noise); metrics with bootstrap intervals."""
     input:
         model="results/runs/{run_id}/model/model.json",
+        run="results/runs/{run_id}/metrics.json",
         test=data_path("test"),
     output:
         pooled="results/runs/{run_id}/predictions_pooled.h5",

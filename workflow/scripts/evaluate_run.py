@@ -3,22 +3,33 @@ from specvit.io import log_to
 
 log_to(snakemake.log[0])
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from specvit.coverage import warn_outside
+from specvit.data import read_labels
 from specvit.evaluate import metrics_table, predict_views, read_predictions
-from specvit.io import write_csv
+from specvit.io import remove_leftovers, write_csv
 from specvit.models.base import load_model
+from specvit.pause import pause_point
 
 torch.set_num_threads(snakemake.threads)
+for out in snakemake.output:
+    for leftover in remove_leftovers(out):
+        print(f"removed {leftover}, left by an interrupted earlier attempt")
 p = snakemake.params
 model = load_model(Path(snakemake.input.model).parent)
 rows = None if p.max_stars is None else np.arange(p.max_stars)  # slow models see the first stars only
+test_labels = read_labels(snakemake.input.test, model.labels)
+trained = json.loads(Path(snakemake.input.run).read_text()).get("train_label_range", {})
+warn_outside(trained, {k: v if rows is None else v[rows] for k, v in test_labels.items()}, snakemake.input.test)
 paths = predict_views(model, snakemake.input.test, p.mags, p.noise_level, p.seed,
                       Path(snakemake.output.metrics).parent, rows=rows)
+pause_point("evaluate_view")
 pooled = metrics_table(read_predictions(paths["pooled"]), by=None, n_boot=p.n_boot, seed=p.seed)
 sweep = metrics_table(read_predictions(paths["sweep"]), by="mag", n_boot=p.n_boot, seed=p.seed)
 table = pd.concat([pooled.assign(view="pooled"), sweep.assign(view="sweep")], ignore_index=True)

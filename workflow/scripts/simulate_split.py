@@ -1,9 +1,11 @@
 """Generate one synthetic split (rule simulate_split)."""
 import sys
 
-from specvit.io import log_to
+from specvit.io import log_to, remove_leftovers
 
 log_to(snakemake.log[0])
+for leftover in remove_leftovers(snakemake.output.h5):  # of a killed earlier attempt
+    print(f"removed {leftover}, left by an interrupted earlier attempt", file=sys.stderr)
 
 import torch
 

@@ -6,11 +6,14 @@ import os
 if snakemake.params.spec["model"] == "lightgbm":
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from specvit.io import log_to
+from specvit.io import log_to, remove_leftovers
 
 log_to(snakemake.log[0])
 
 from pathlib import Path
+
+for leftover in remove_leftovers(Path(snakemake.output.metrics).parent):  # the job owns its run folder
+    print(f"removed {leftover}, left by an interrupted earlier attempt")
 
 import torch
 

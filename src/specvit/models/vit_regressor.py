@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from specvit.models.base import Regressor, atomic_write, check_fit_inputs, check_labels, check_x, register
+from specvit.loader import HDF5Spectra, InMemorySpectra
+from specvit.models.base import (Regressor, atomic_write, check_fit_inputs, check_labels, check_x, check_y,
+                                 register)
 from specvit.models.vit import ViTConfig, build_vit
 from specvit.train import LabelScaler, TrainConfig, autocast_dtype, predict_normalised, resolve_device, train
 
@@ -40,16 +42,29 @@ class VitRegressor(Regressor):
     def fit(self, x_train, y_train, x_val=None, y_val=None, log=print, error_train=None, wave=None,
             run_dir=None, identity: dict | None = None, discard_stale: bool = False) -> dict:
         """Train with per-epoch noise ``noise_level * error_train * eps`` on the noise-free ``x_train``
-        (no noise when ``error_train`` is None). Checkpoints go to ``run_dir`` (a temporary folder if
-        None), so a rerun on the same folder resumes."""
-        x_train, y_train, x_val, y_val = check_fit_inputs(self.labels, x_train, y_train, x_val, y_val)
-        if x_val is None:
-            raise ValueError("the ViT needs a validation set (x_val, y_val) to choose its best epoch")
-        error = np.zeros_like(x_train) if error_train is None else check_x(error_train, "error_train",
-                                                                         n_features=x_train.shape[1])
+        (no noise when ``error_train`` is None). ``x_train`` may also be a store of
+        ``specvit.loader`` holding flux and error (e.g. ``HDF5Spectra``, streamed from a validated
+        file; ``error_train`` None). Checkpoints go to ``run_dir`` (a temporary folder if None), so
+        a rerun on the same folder resumes."""
+        if isinstance(x_train, (InMemorySpectra, HDF5Spectra)):
+            store = x_train
+            y_train = check_y(y_train, self.labels, store.n, "y_train")
+            if x_val is None or y_val is None:
+                raise ValueError("the ViT needs a validation set (x_val, y_val) to choose its best epoch")
+            x_val = check_x(x_val, "x_val", n_features=store.n_pixels)
+            y_val = check_y(y_val, self.labels, x_val.shape[0], "y_val")
+            x_train, error = store, None
+            n_features = store.n_pixels
+        else:
+            x_train, y_train, x_val, y_val = check_fit_inputs(self.labels, x_train, y_train, x_val, y_val)
+            if x_val is None:
+                raise ValueError("the ViT needs a validation set (x_val, y_val) to choose its best epoch")
+            n_features = x_train.shape[1]
+            error = np.zeros_like(x_train) if error_train is None else check_x(error_train, "error_train",
+                                                                             n_features=n_features)
         self.wave = None if wave is None else np.asarray(wave, dtype=np.float64)
         torch.manual_seed(self.train_cfg.seed)  # the initial weights are part of the run's result
-        model = self._build(x_train.shape[1])
+        model = self._build(n_features)
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(run_dir) if run_dir is not None else Path(scratch)
             info = train(model, self.train_cfg, folder, self.labels, x_train, error, y_train, x_val, y_val,
@@ -59,7 +74,7 @@ class VitRegressor(Regressor):
         model.load_state_dict(best["model"])
         self.model = model.eval()
         self.scaler = LabelScaler.from_dict(info["scaler"])
-        self.n_features = x_train.shape[1]
+        self.n_features = n_features
         self.fit_info = {k: v for k, v in info.items() if k != "scaler"}
         return self.fit_info
 
