@@ -193,6 +193,14 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices only (not on biases, LayerNorm, CLS or 1-D tables)."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999))
+
+
 def train(model: torch.nn.Module, cfg: TrainConfig, run_dir, labels: tuple[str, ...],
           flux, error: np.ndarray | None, y_train: dict[str, np.ndarray],
           x_val: np.ndarray, y_val: dict[str, np.ndarray], identity: dict | None = None,
@@ -226,10 +234,7 @@ def train(model: torch.nn.Module, cfg: TrainConfig, run_dir, labels: tuple[str, 
 
     torch.manual_seed(cfg.seed)
     model.to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.999))
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     grad_scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     state = dict(FRESH_STATE, history=[])

@@ -300,10 +300,21 @@ import hashlib
 PACKAGE_DIR = Path(workflow.basedir) / "src" / "specvit"
 
 
+_IMPORTS_CACHE = {}
+
+
 def _specvit_imports(path):
-    """specvit module names imported anywhere in the file at ``path``."""
+    """specvit module names imported anywhere in the file at ``path`` (each file parsed once per
+    workflow load: every rule's hash walks the same modules)."""
+    path = Path(path)
+    if path not in _IMPORTS_CACHE:
+        _IMPORTS_CACHE[path] = _scan_imports(path)
+    return _IMPORTS_CACHE[path]
+
+
+def _scan_imports(path):
     found = set()
-    for node in ast.walk(ast.parse(Path(path).read_text())):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("specvit"))
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("specvit"):
