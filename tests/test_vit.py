@@ -235,3 +235,19 @@ def test_flops_match_hook_count_and_scale_with_depth(kw):
     per_layer = np.diff(f) / np.diff([1, 2, 4, 8])
     np.testing.assert_allclose(per_layer, per_layer[0])  # affine in depth
     assert f[3] / f[0] > 0.8 * 8 / (1 + 1)  # the blocks dominate
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"tokenizer": "SW", "patch": 32, "stride": 16},
+    {"pooling": "mean", "pos_encoding": "none"},
+    {"pos_encoding": "sinusoidal", "labels": ("Teff", "logg", "M_H"), "predict_sigma": True},
+    {"pos_encoding": "pipe", "patch": 64},
+    {"pos_encoding": "rope", "dim": 64, "heads": 4, "mlp_dim": 96, "depth": 3},
+])
+def test_closed_form_parameter_count_matches_the_model(overrides):
+    from specvit.models.vit import n_parameters
+
+    cfg = ViTConfig.from_dict({**PRESETS["small"], "n_pixels": 1000, **overrides})
+    model = SpecViT(cfg, wave=np.linspace(7100.0, 8850.0, 1000))
+    assert n_parameters(cfg) == count_parameters(model)

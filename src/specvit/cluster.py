@@ -23,7 +23,6 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from specvit.runs import RunSpec
@@ -120,15 +119,11 @@ def _comparable(record: Record, spec: RunSpec) -> bool:
 def vit_train_flops(spec: RunSpec, n_pixels: int) -> float:
     """Training FLOPs per spectrum and epoch of a ViT: 6 x parameters x tokens (forward and
     backward of every weight) plus 12 x depth x tokens^2 x dim for the attention products."""
-    from specvit.models.vit import SpecViT, ViTConfig
-    import torch
+    from specvit.models.vit import ViTConfig, n_parameters
 
     cfg = ViTConfig.from_dict({**spec.vit, "n_pixels": n_pixels, "labels": tuple(spec.labels)})
-    wave = np.arange(n_pixels, dtype=np.float64)  # any increasing grid: 'pipe' needs one, its table is no parameter
-    with torch.device("meta"):  # the shapes only; no memory, no initialisation cost
-        n_params = sum(p.numel() for p in SpecViT(cfg, wave).parameters())
     t = cfg.seq_len
-    return 6.0 * n_params * t + 12.0 * cfg.depth * t * t * cfg.dim
+    return 6.0 * n_parameters(cfg) * t + 12.0 * cfg.depth * t * t * cfg.dim
 
 
 @dataclass(frozen=True)

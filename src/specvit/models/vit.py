@@ -471,6 +471,19 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def n_parameters(cfg: ViTConfig) -> int:
+    """Trainable parameters of ``SpecViT(cfg)`` in closed form (no model is built, so sizing
+    hundreds of jobs in a dry run costs nothing): tokenizer, CLS token, learned positions,
+    per block two LayerNorms, q/k/v, projection and MLP, the final LayerNorm and the head."""
+    D, M = cfg.dim, cfg.mlp_dim
+    block = 2 * 2 * D + (D * 3 * D + 3 * D) + (D * D + D) + (D * M + M) + (M * D + D)
+    return (cfg.patch * D + D                                        # tokenizer (Conv1d or Linear)
+            + (D if cfg.pooling == "cls" else 0)                     # CLS token
+            + (cfg.seq_len * D if cfg.pos_encoding == "learned" else 0)
+            + cfg.depth * block + 2 * D                              # blocks, final LayerNorm
+            + D * cfg.n_outputs + cfg.n_outputs)                     # head
+
+
 def flops_per_sample(cfg: ViTConfig, training: bool = False) -> float:
     """Analytic forward FLOPs of one spectrum, counted as 2 x multiply-accumulates of the matrix
     products (T = n_tokens, S = seq_len, D = dim, M = mlp_dim):
