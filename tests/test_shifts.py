@@ -155,3 +155,14 @@ def test_star_seed_changes_per_star_draws_but_not_shared_systematics(test_file):
     c = apply_shift(s, "continuum", 0.05, seed=4, star_seed=1)
     d = apply_shift(s, "continuum", 0.05, seed=9, star_seed=1)
     np.testing.assert_array_equal(c.flux, d.flux)
+
+
+def test_the_config_schema_knows_exactly_the_shifts():
+    """The workflow takes the shift names from the config (the schema rejects others)."""
+    import yaml
+
+    from conftest import REPO
+
+    schema = yaml.safe_load((REPO / "config" / "schema" / "config.schema.yaml").read_text())
+    severities = schema["properties"]["domain_shift"]["properties"]["severities"]
+    assert tuple(severities["properties"]) == SHIFTS and severities["additionalProperties"] is False

@@ -119,7 +119,7 @@ def _comparable(record: Record, spec: RunSpec) -> bool:
 def vit_train_flops(spec: RunSpec, n_pixels: int) -> float:
     """Training FLOPs per spectrum and epoch of a ViT: 6 x parameters x tokens (forward and
     backward of every weight) plus 12 x depth x tokens^2 x dim for the attention products."""
-    from specvit.models.vit import ViTConfig, n_parameters
+    from specvit.models.vit_config import ViTConfig, n_parameters
 
     cfg = ViTConfig.from_dict({**spec.vit, "n_pixels": n_pixels, "labels": tuple(spec.labels)})
     t = cfg.seq_len

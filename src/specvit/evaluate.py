@@ -32,8 +32,6 @@ import pandas as pd
 
 from specvit.data import read_arrays, read_labels, validate_file
 from specvit.io import atomic_path
-from specvit.loader import fixed_noisy
-from specvit.noise import pixel_sigma, snr
 
 VIEWS = ("pooled", "sweep")
 SWEEP_MAGS = (18.0, 19.0, 20.0, 20.5, 21.0, 21.5, 22.0, 22.5, 23.0)
@@ -84,6 +82,9 @@ def view_inputs(test_path, view: str, mags: Sequence[float] = SWEEP_MAGS, noise_
     ``rows`` selects test rows as in ``data.read_arrays``. The noise is drawn for the whole file and
     then selected, so a star's noisy spectrum is the same whichever rows a model is evaluated on.
     """
+    from specvit.loader import fixed_noisy  # torch; kept out of the module so the workflow can read tables
+    from specvit.noise import pixel_sigma, snr
+
     mags = _check_view_args(view, mags, noise_level)
     flux, error = read_arrays(test_path)
     pick = (lambda a: a) if rows is None else (lambda a: a[rows])

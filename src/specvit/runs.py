@@ -18,15 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from specvit.data import load_subset, read_arrays, read_labels, read_wave
 from specvit.io import write_json
-from specvit.loader import InMemorySpectra, fixed_noisy, open_training_spectra
 from specvit.coverage import label_ranges
-from specvit.evaluate import point_metrics
 from specvit.gitinfo import git_state
-from specvit.train import peak_memory_mb
 
 MODELS = ("vit", "lightgbm", "ridge", "template")
 
@@ -61,8 +57,8 @@ def expand_runs(groups: list[dict], training_defaults: dict | None = None, n_pix
     Model, preset, ViT and trainer settings are checked here, when the workflow starts, so a
     typo fails at once with the config key in the message instead of hours later in a job.
     """
-    from specvit.models.vit import PRESETS, ViTConfig
-    from specvit.train import TrainConfig
+    from specvit.models.vit_config import PRESETS, ViTConfig  # torch-free: the workflow imports this module
+    from specvit.train_config import TrainConfig
 
     specs: dict[str, RunSpec] = {}
     for i, g in enumerate(groups or []):
@@ -131,6 +127,12 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
                 threads: int = 0, log=print, job: dict | None = None) -> dict:
     """Train one run and write its folder; returns the metrics written to ``metrics.json``
     (with ``job``, where the job ran (specvit.jobenv), under the key ``job``)."""
+    import torch  # here, not at the top: the workflow imports this module to read the config
+
+    from specvit.evaluate import point_metrics
+    from specvit.loader import InMemorySpectra, fixed_noisy, open_training_spectra
+    from specvit.train import peak_memory_mb
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(spec.to_dict(), out_dir / "run.json")
