@@ -30,7 +30,7 @@ def write_user_split(path, n, seed, logg_range=(1.0, 5.0)):
 def user_config(root, files, **data):
     cfg = root / "user.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"source": "hdf5", **{k: str(v) for k, v in files.items()},
-                                            "subsets": [60], **data},
+                                            "subsets": [60], **data}, "ablations": None,
                                    "runs": [{"name": "ridge", "model": "ridge", "n_train": [60]}]}))
     return cfg
 
