@@ -181,3 +181,15 @@ def test_external_file_on_another_grid_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"other.h5 has a wavelength grid of 100 pixels .* expected the training grid "
                                          r"of 4096 pixels .* resample it first"):
         check_external(path, pfs_red_wave())
+
+
+def test_a_disabled_study_leaves_rule_all(tmp_path):
+    """`enabled: false` takes a study's tables and figures (and its jobs) out of `rule all`."""
+    cfg = tmp_path / "off.yaml"
+    cfg.write_text(yaml.safe_dump({"ablations": None, "attribution": {"enabled": False},
+                                   "pretrain": {"enabled": False}, "domain_shift": {"enabled": True}}))
+    r = run_snakemake(tmp_path, "-n", "--configfile", SMOKE, cfg)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "fig_domain_shift" in r.stdout
+    for rule in ("attribution", "pretrain_run", "finetune_run", "fig_pretrain_finetune", "ablation_table"):
+        assert f"rule {rule}:" not in r.stdout, rule

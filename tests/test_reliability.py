@@ -21,6 +21,7 @@ import torch
 from conftest import REPO, SNAKEFILE, run_snakemake
 
 SMOKE = REPO / "config" / "smoke.yaml"
+CORE = REPO / "tests" / "core_only.yaml"  # the smoke DAG without ablations and studies (own tests)
 VIT_RUNS = ("vit-tiny-N200-s0", "vit-tiny-N600-s0")
 # Measurements of the machine, not results: the only numbers allowed to differ between builds
 # (history.csv: epoch_seconds, samples_per_s; a run registry: wall_seconds, peak_memory_mb).
@@ -31,7 +32,7 @@ MEASURED_COLUMNS = {"epoch_seconds", "samples_per_s", "wall_seconds", "peak_memo
 def clean_build(tmp_path_factory):
     """One uninterrupted build of every target of the smoke config, from an empty folder."""
     work = tmp_path_factory.mktemp("clean")
-    r = run_snakemake(work, "--cores", "2", "--configfile", SMOKE, timeout=600)
+    r = run_snakemake(work, "--cores", "2", "--configfile", SMOKE, CORE, timeout=600)
     assert r.returncode == 0, r.stdout
     return work
 
@@ -67,7 +68,7 @@ def run_until_paused(work, point, kill_snakemake=False, timeout=300):
     exe = Path(sys.executable).with_name("snakemake")
     env = dict(os.environ, PYTHONUNBUFFERED="1", SPECVIT_PAUSE_AT=point, SPECVIT_PAUSE_DIR=str(pause_dir))
     proc = subprocess.Popen([str(exe), "--snakefile", str(SNAKEFILE), "--directory", str(work), "--cores", "2",
-                             "--configfile", str(SMOKE)], cwd=work, env=env, stdout=subprocess.PIPE,
+                             "--configfile", str(SMOKE), str(CORE)], cwd=work, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     killed, deadline = set(), time.monotonic() + timeout
     try:
@@ -118,15 +119,15 @@ def test_a_build_killed_three_times_and_rerun_is_byte_identical_to_an_uninterrup
     # 3. an evaluation killed together with Snakemake (a lost node): its outputs stay marked incomplete
     rc, out, killed = run_until_paused(work, "evaluate_view", kill_snakemake=True)
     assert killed and rc == -signal.SIGKILL, out
-    refused = run_snakemake(work, "--cores", "2", "--configfile", SMOKE)
+    refused = run_snakemake(work, "--cores", "2", "--configfile", SMOKE, CORE)
     assert refused.returncode != 0 and "The files below seem to be incomplete" in refused.stdout, refused.stdout
     assert "/predictions_pooled.h5" in refused.stdout.split("Incomplete files:")[1], refused.stdout
-    locked = run_snakemake(work, "--cores", "2", "--rerun-incomplete", "--configfile", SMOKE)
+    locked = run_snakemake(work, "--cores", "2", "--rerun-incomplete", "--configfile", SMOKE, CORE)
     assert locked.returncode != 0 and "--unlock" in locked.stdout, locked.stdout  # the dead Snakemake's lock
-    assert run_snakemake(work, "--unlock", "--configfile", SMOKE).returncode == 0
+    assert run_snakemake(work, "--unlock", "--configfile", SMOKE, CORE).returncode == 0
 
     # 4. the rerun finishes; the ViT resumed from its checkpoint; everything equals the clean build
-    r = run_snakemake(work, "--cores", "2", "--rerun-incomplete", "--configfile", SMOKE, timeout=600)
+    r = run_snakemake(work, "--cores", "2", "--rerun-incomplete", "--configfile", SMOKE, CORE, timeout=600)
     assert r.returncode == 0, r.stdout
     assert "resuming" in (work / "results/logs/runs/vit-tiny-N600-s0.log").read_text()
     rerun, clean = result_csvs(work), result_csvs(clean_build)
@@ -153,7 +154,14 @@ def dry_run_jobs(output):
 
 @pytest.mark.workflow
 def test_every_rule_of_the_smoke_dag_logs_under_results_logs(clean_build, tmp_path):
-    r = run_snakemake(tmp_path, "-n", "--forceall", "--configfile", SMOKE)
+    # every rule of the whole smoke DAG (ablations and studies included) declares its log there ...
+    full = run_snakemake(tmp_path, "-n", "--forceall", "--configfile", SMOKE)
+    assert full.returncode == 0, full.stdout
+    for rule, block in dry_run_jobs(full.stdout):
+        logs = re.findall(r"^\s+log: (.+)$", block, re.M)
+        assert rule == "all" or (logs and all(p.startswith("results/logs/") for p in logs[0].split(", "))), rule
+    # ... and the clean build of the core DAG wrote every log of its jobs
+    r = run_snakemake(tmp_path, "-n", "--forceall", "--configfile", SMOKE, CORE)
     assert r.returncode == 0, r.stdout
     jobs = dry_run_jobs(r.stdout)
     rules = {rule for rule, _ in jobs}

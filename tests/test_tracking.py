@@ -18,6 +18,9 @@ SMOKE = REPO / "config" / "smoke.yaml"
 # Smaller than the smoke config where this module does not need more: no template fit, two
 # magnitudes, few bootstrap resamples; still a ViT, LightGBM and Ridge at two N.
 TRACK = {
+    # the ablations and the studies beyond the core have their own tests (and builds)
+    "ablations": None, "attribution": {"enabled": False}, "pretrain": {"enabled": False},
+    "domain_shift": {"enabled": False},
     "calibration": {"n_stars": 16, "mags": [20.0, 22.0]},
     "eval": {"mags": [20.0, 22.0], "n_boot": 10, "pred_vs_true_mags": [20.0, 22.0]},
     "runs": [

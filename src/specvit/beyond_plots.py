@@ -3,12 +3,11 @@ and domain shift (P2.3). Same style and writer as ``specvit.plots``; every numbe
 from the tables and arrays their rules wrote."""
 from __future__ import annotations
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from specvit.plots import PALETTE, STYLE, _mark_features, save_figure
+from specvit.plots import PALETTE, STYLE, _mark_features, log_n_axis, save_figure
 
 MARKERS = ["o", "s", "^", "D", "v", "P"]
 
@@ -114,11 +113,7 @@ def plot_pretrain_finetune(table: pd.DataFrame, pdf_path, png_path, metadata: di
             if len(pre):
                 ax.axhline(pre[metric].mean(), color="0.4", ls="--", lw=1,
                            label=f"pre-trained, no fine-tune (N = {int(pre['n_pretrain'].iloc[0]):,})")
-            ax.set_xscale("log")
-            ns = sorted(small["n_finetune"].unique())
-            ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ns))
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            log_n_axis(ax, small["n_finetune"].unique())
             ax.set_xlabel("fine-tuning spectra N")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3, which="both")

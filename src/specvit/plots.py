@@ -151,6 +151,14 @@ def plot_r2_vs_snr(table3, ceiling, pdf_path, png_path, metadata: dict | None = 
         save_figure(fig, pdf_path, png_path, metadata=metadata)
 
 
+def log_n_axis(ax, ns) -> None:
+    """Log x axis with a tick at each training-set size in ``ns`` (labelled 50,000, not 5x10^4)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(sorted(ns)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
 def plot_scaling(table, summary, pdf_path, png_path, metadata: dict | None = None) -> None:
     """Figure 3: pooled test R^2 vs training-set size per model (mean over seeds, range as bars)."""
     styles = _model_styles(table["model"].unique())
@@ -164,11 +172,7 @@ def plot_scaling(table, summary, pdf_path, png_path, metadata: dict | None = Non
             label = model + (f" (slope {slope:+.3f} per dex)" if np.isfinite(slope) else "")
             ax.errorbar(agg.index, agg["r2"], yerr=np.vstack([agg["r2"] - agg["lo"], agg["hi"] - agg["r2"]]),
                         color=s["color"], marker=s["marker"], ms=4, capsize=2, label=label)
-        ax.set_xscale("log")
-        ns = sorted(table["n_train"].unique())
-        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ns))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        log_n_axis(ax, table["n_train"].unique())
         ax.set_xlabel("training spectra N")
         ax.set_ylabel("pooled test R² of log g")
         ax.legend(frameon=False)

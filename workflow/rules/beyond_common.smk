@@ -111,14 +111,16 @@ def small_run_dir(setting, n, seed):
 
 
 def beyond_targets():
+    """Tables and figures of the studies whose `enabled` is true."""
     out = []
-    if ATTRIBUTION_RUN:
+    if ATTRIBUTION_RUN and config["attribution"]["enabled"]:
         out += [f"results/tables/attribution_lines.{ext}" for ext in ("csv", "md", "tex")]
         out += [f"results/figures/{stem}.{ext}" for stem in ("fig_attribution", "fig_attention_heads")
                 for ext in ("pdf", "png")]
-    out += [f"results/tables/pretrain_finetune.{ext}" for ext in ("csv", "md", "tex")]
-    out += [f"results/figures/fig_pretrain_finetune.{ext}" for ext in ("pdf", "png")]
-    if SHIFT_MODELS:
+    if config["pretrain"]["enabled"]:
+        out += [f"results/tables/pretrain_finetune.{ext}" for ext in ("csv", "md", "tex")]
+        out += [f"results/figures/fig_pretrain_finetune.{ext}" for ext in ("pdf", "png")]
+    if SHIFT_MODELS and config["domain_shift"]["enabled"]:
         out += [f"results/tables/domain_shift.{ext}" for ext in ("csv", "md", "tex")]
         out += [f"results/figures/fig_domain_shift.{ext}" for ext in ("pdf", "png")]
     return out
