@@ -173,6 +173,17 @@ class _LineGroup(torch.nn.Module):
         return tau.index_add(1, self.index, contrib)
 
 
+def lsf_kernel(wave: np.ndarray, pre_fwhm: float, resolution: float = RESOLUTION, half_width: int = 8) -> np.ndarray:
+    """Per-pixel Gaussian weights [P, 2H+1] of the LSF applied after the exponential: the part the
+    line profiles' pre-broadening leaves, FWHM^2 = (lambda / R)^2 - pre^2."""
+    step = np.gradient(wave)
+    fwhm = np.sqrt(np.clip((wave / resolution) ** 2 - pre_fwhm**2, 1e-6, None))
+    sigma_px = fwhm * FWHM_TO_SIGMA / step
+    m = np.arange(-half_width, half_width + 1)
+    k = np.exp(-0.5 * (m[None, :] / sigma_px[:, None]) ** 2)
+    return k / k.sum(axis=1, keepdims=True)
+
+
 class SpectrumModel(torch.nn.Module):
     """Labels [B, 5] (``LABEL_NAMES`` order) -> continuum-normalised flux [B, P].
 
@@ -200,7 +211,7 @@ class SpectrumModel(torch.nn.Module):
         self.register_buffer("band_shape", torch.as_tensor(self._band_shapes(wave, heads, lengths)))
         self.register_buffer("band_log_s", torch.as_tensor(log_s + p.strength_offset))
         self.register_buffer("band_sens", torch.as_tensor(sens))
-        self.register_buffer("lsf_kernel", torch.as_tensor(self._lsf_kernel(wave, p.pre_broadening_fwhm)))
+        self.register_buffer("lsf_kernel", torch.as_tensor(lsf_kernel(wave, p.pre_broadening_fwhm)))
         self.to(dtype)
 
     @staticmethod
@@ -209,16 +220,6 @@ class SpectrumModel(torch.nn.Module):
         d = wave[None, :] - heads[:, None]
         onset = 0.5 * (1.0 + np.tanh(d / edge))
         return onset * np.exp(-np.clip(d, 0.0, None) / lengths[:, None])
-
-    @staticmethod
-    def _lsf_kernel(wave, pre_fwhm, half_width=8):
-        """Per-pixel Gaussian weights [P, 2H+1] for the rest of the LSF (FWHM^2 = (lambda/R)^2 - pre^2)."""
-        step = np.gradient(wave)
-        fwhm = np.sqrt(np.clip((wave / RESOLUTION) ** 2 - pre_fwhm**2, 1e-6, None))
-        sigma_px = fwhm * FWHM_TO_SIGMA / step
-        m = np.arange(-half_width, half_width + 1)
-        k = np.exp(-0.5 * (m[None, :] / sigma_px[:, None]) ** 2)
-        return k / k.sum(axis=1, keepdims=True)
 
     def physics_coordinates(self, labels: torch.Tensor) -> torch.Tensor:
         """(M_H, a_M, C_M, theta - theta_ref, logg - logg_ref) from labels in LABEL_NAMES order."""

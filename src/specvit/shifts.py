@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from specvit.data import DataContractError, read_arrays, read_labels, read_wave, validate_file, write_split
-from specvit.forward import FWHM_TO_SIGMA, RESOLUTION, ForwardParams, SpectrumModel, simulate
+from specvit.forward import FWHM_TO_SIGMA, RESOLUTION, ForwardParams, SpectrumModel, lsf_kernel, simulate
 from specvit.labels import LABEL_NAMES
 from specvit.noise import pixel_sigma
 
@@ -132,17 +132,6 @@ def forward_params(attrs: dict) -> ForwardParams:
     known = {f.name for f in fields(ForwardParams)}
     return ForwardParams(**{k[len("forward_"):]: float(v) for k, v in attrs.items()
                             if k.startswith("forward_") and k[len("forward_"):] in known})
-
-
-def lsf_kernel(wave: np.ndarray, pre_fwhm: float, resolution: float, half_width: int = 8) -> np.ndarray:
-    """Per-pixel Gaussian weights [P, 2H+1] of the LSF after the profiles' pre-broadening:
-    FWHM^2 = (lambda / R)^2 - pre^2 (as ``SpectrumModel`` builds it at R = 5000)."""
-    step = np.gradient(wave)
-    fwhm = np.sqrt(np.clip((wave / resolution) ** 2 - pre_fwhm**2, 1e-6, None))
-    sigma_px = fwhm * FWHM_TO_SIGMA / step
-    m = np.arange(-half_width, half_width + 1)
-    k = np.exp(-0.5 * (m[None, :] / sigma_px[:, None]) ** 2)
-    return k / k.sum(axis=1, keepdims=True)
 
 
 def _forward_inputs(s: Spectra, shift: str):
