@@ -24,18 +24,16 @@ Line lists ship as data files of the package (``resources/``); nothing is drawn 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, asdict
+from dataclasses import asdict
 from importlib import resources
 
 import numpy as np
 import torch
 
+# the grid and the physical knobs live in a torch-free module (the workflow reads them); re-exported
+from specvit.forward_config import N_PIXELS, RESOLUTION, WAVE_START, WAVE_STEP, ForwardParams
 from specvit.labels import LABEL_NAMES
 
-WAVE_START = 7100.2136  # Angstrom, PFS MR red arm
-WAVE_STEP = 0.427246
-N_PIXELS = 4096
-RESOLUTION = 5000.0
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 # Reference star the line strengths of the line lists refer to.
@@ -48,21 +46,6 @@ THETA_REF = 5040.0 / TEFF_REF
 TIO_BANDS = [(7054.0, 60.0, -0.1), (7589.0, 45.0, -0.4), (7666.0, 50.0, -0.5),
              (8432.0, 18.0, -0.9), (8442.0, 18.0, -0.9), (8452.0, 18.0, -0.9)]
 CN_BANDS = [(7875.0, 30.0, -1.3), (7916.0, 35.0, -1.4), (8125.0, 40.0, -1.3)]
-
-
-@dataclass(frozen=True)
-class ForwardParams:
-    """Physical knobs of the model. The defaults are the calibrated values (see README)."""
-
-    pre_broadening_fwhm: float = 0.9      # A; Gaussian width of the line profiles before the exponential
-    thermal_scale: float = 0.6            # fraction of the Boltzmann/Saha factor not cancelled by the H- continuum
-    ion_gravity_exponent: float = -1.0 / 3.0  # ionised lines ~ g^(-1/3)
-    damping_gravity_exponent: float = 0.35    # Lorentz widths ~ 10^(0.35 (logg - 4.44))
-    damping_metal_exponent: float = -1.0 / 3.0  # ... and ~ Z^(-1/3): metal-poor atmospheres have higher gas pressure
-    dominant_metal_exponent: float = 2.0 / 3.0  # lines of the dominant ionisation stage ~ Z / kappa_H- ~ Z^(2/3)
-    molecule_gravity_exponent: float = -0.2   # CN stronger in giants
-    damping_scale: float = 1.0            # multiplies every Lorentz width (van der Waals enhancement)
-    strength_offset: float = -0.12        # dex added to every line and band strength
 
 
 def pfs_red_wave(n_pixels: int = N_PIXELS) -> np.ndarray:

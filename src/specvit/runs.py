@@ -58,6 +58,7 @@ def expand_runs(groups: list[dict], training_defaults: dict | None = None, n_pix
     typo fails at once with the config key in the message instead of hours later in a job.
     """
     from specvit.models.vit_config import PRESETS, ViTConfig  # torch-free: the workflow imports this module
+    from specvit.models.template_config import template_settings
     from specvit.train_config import TrainConfig
 
     specs: dict[str, RunSpec] = {}
@@ -81,6 +82,8 @@ def expand_runs(groups: list[dict], training_defaults: dict | None = None, n_pix
                 if float(g.get("noise_level", 1.0)) != float(train.get("noise_level", 1.0)):
                     train["noise_level"] = float(g["noise_level"])
                 TrainConfig.from_dict(train)
+            elif model == "template":
+                template_settings(g.get("labels", ["logg"]), **{"seed": 0, **(g.get("params") or {})})
             else:
                 build_model(RunSpec("check", g["name"], model, 1, 0, params=dict(g.get("params") or {})))
         except (TypeError, ValueError) as e:
@@ -141,7 +144,7 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
         raise ValueError(f"{subset_path}: holds {rows.size} rows, run {spec.run_id} needs N={spec.n_train}")
     t0 = time.perf_counter()
     if spec.model == "vit":  # in RAM if it fits training.cache_mb, else streamed from the file
-        from specvit.train import TrainConfig
+        from specvit.train_config import TrainConfig
 
         cache_mb = TrainConfig.from_dict(spec.train).cache_mb
         flux, error = open_training_spectra(train_path, rows, cache_mb), None

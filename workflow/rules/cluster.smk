@@ -17,7 +17,7 @@ GPU_LEDGER = _cluster.GpuLedger()
 def _n_pixels():
     """Pixels per spectrum: the synthetic grid, or the user's train file (read once)."""
     if is_synthetic():
-        from specvit.forward import N_PIXELS
+        from specvit.forward_config import N_PIXELS
 
         return N_PIXELS
     from specvit.data import read_wave

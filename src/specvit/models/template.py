@@ -45,7 +45,8 @@ import torch
 from specvit.fisher import jacobian
 from specvit.forward import ForwardParams, SpectrumModel
 from specvit.labels import LABEL_NAMES, LabelSpace
-from specvit.models.base import Regressor, atomic_write, check_fit_inputs, check_labels, check_x, register
+from specvit.models.base import Regressor, atomic_write, check_fit_inputs, check_x, register
+from specvit.models.template_config import template_settings
 
 _REFIT_EVERY = 3     # IRLS: refit (alpha, beta) every this many iterations
 _MIN_REFITS = 2      # IRLS: ... and at least this many times before a problem may stop
@@ -81,30 +82,16 @@ class TemplateFitRegressor(Regressor):
 
     def __init__(self, labels=("logg",), n_starts: int = 4, max_iter: int = 30, damping: float = 1e-3,
                  batch_size: int = 256, seed: int = 0, forward: dict | None = None):
-        self.labels = check_labels(labels)
-        unknown = [lab for lab in self.labels if lab not in LABEL_NAMES]
-        if unknown:
-            raise ValueError(f"template fits {LABEL_NAMES}; cannot predict {unknown}")
-        for name, v in (("n_starts", n_starts), ("max_iter", max_iter), ("batch_size", batch_size)):
-            if int(v) < 1:
-                raise ValueError(f"{name} must be >= 1, got {v}")
-        if not (np.isfinite(damping) and float(damping) > 0):
-            raise ValueError(f"damping must be finite and > 0, got {damping}")
-        self.n_starts, self.max_iter, self.batch_size = int(n_starts), int(max_iter), int(batch_size)
-        self.damping, self.seed = float(damping), int(seed)
-        self.forward = dict(forward or {})
-        try:
-            self._params = ForwardParams(**self.forward)
-        except TypeError as e:
-            raise ValueError(f"forward: not ForwardParams fields ({e})") from e
+        self.labels, self._settings = template_settings(labels, n_starts, max_iter, damping, batch_size, seed, forward)
+        self.n_starts, self.max_iter, self.damping, self.batch_size, self.seed, self.forward = self._settings.values()
+        self._params = ForwardParams(**self.forward)
         space = LabelSpace()
         self._low = torch.as_tensor(space.low, dtype=torch.float64)
         self._span = torch.as_tensor(space.high - space.low, dtype=torch.float64)
         self._model: SpectrumModel | None = None
 
     def settings(self) -> dict:
-        return {"n_starts": self.n_starts, "max_iter": self.max_iter, "damping": self.damping,
-                "batch_size": self.batch_size, "seed": self.seed, "forward": self.forward}
+        return dict(self._settings)
 
     @property
     def model(self) -> SpectrumModel:
