@@ -239,6 +239,32 @@ def test_legacy_init_draws_the_two_tokenizers_at_different_scales():
         cfg.replace(tokenizer_init="xavier")
 
 
+@pytest.mark.parametrize("tokenizer", ["C1D", "SW"])
+def test_token_layernorm_makes_the_model_blind_to_the_tokenizer_scale(tokenizer):
+    """token_norm='layernorm' normalises each token before the positions are added, so scaling the
+    tokenizer's weights and bias by c > 0 (what the legacy init does to SW) changes nothing; without
+    it the output moves."""
+    import torch
+
+    from specvit.models.vit import ViTConfig, build_vit
+
+    x = torch.from_numpy((1 + 0.1 * np.random.default_rng(0).standard_normal((4, 512))).astype(np.float32))
+    for token_norm, same in (("layernorm", True), ("none", False)):
+        cfg = ViTConfig(n_pixels=512, tokenizer=tokenizer, patch=32, dim=32, depth=2, heads=2, mlp_dim=64,
+                        token_norm=token_norm)
+        torch.manual_seed(0)
+        model = build_vit(cfg).eval()
+        with torch.no_grad():
+            model.tokenizer.proj.bias.normal_(std=0.1)
+            before = model(x)
+            for p in model.tokenizer.proj.parameters():
+                p.mul_(1 / 7.0)
+            after = model(x)
+        assert torch.allclose(before, after, atol=1e-4) == same, token_norm
+    with pytest.raises(ValueError, match="token_norm='batchnorm' is not one of 'none', 'layernorm'"):
+        cfg.replace(token_norm="batchnorm")
+
+
 def test_init_gradient_norms_show_the_small_tokenizer_weights():
     """SW's 0.02 weights give tokens ~9x smaller than C1D's, and a tokenizer gradient many times larger
     (the layer norm after it divides by the token scale); with the shared lecun init they agree."""

@@ -244,6 +244,7 @@ def test_flops_match_hook_count_and_scale_with_depth(kw):
     {"pos_encoding": "sinusoidal", "labels": ("Teff", "logg", "M_H"), "predict_sigma": True},
     {"pos_encoding": "pipe", "patch": 64},
     {"pos_encoding": "rope", "dim": 64, "heads": 4, "mlp_dim": 96, "depth": 3},
+    {"token_norm": "layernorm"},
 ])
 def test_closed_form_parameter_count_matches_the_model(overrides):
     from specvit.models.vit import n_parameters

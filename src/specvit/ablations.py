@@ -54,7 +54,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "tokenization": Kind("ablation_tokenization", "fig_tokenization",
-                         ("variant", "tokenizer", "patch", "stride", "init", "lr", "warmup_epochs", "clip"),
+                         ("variant", "tokenizer", "patch", "stride", "init", "token_norm", "lr", "warmup_epochs", "clip"),
                          "P0.5 tokenization"),
     "pe": Kind("ablation_pe", "fig_pe", ("variant", "pos_encoding"), "P1.2 positional encoding"),
     "loss_norm": Kind("ablation_loss_norm", "fig_loss_norm_curves", ("variant", "loss", "label_norm"),
@@ -173,7 +173,7 @@ def describe(spec: RunSpec, ablation: str) -> dict:
         "variant": variant_of(spec, ablation), "setting": variant_of(spec, ablation), "model": spec.model,
         "tokenizer": vit.get("tokenizer"), "patch": patch,
         "stride": vit.get("stride") or patch, "init": vit.get("tokenizer_init", "lecun"),
-        "pos_encoding": vit.get("pos_encoding"),
+        "token_norm": vit.get("token_norm", "none"), "pos_encoding": vit.get("pos_encoding"),
         "lr": train.get("lr"), "warmup_epochs": train.get("warmup_epochs"), "clip": train.get("clip"),
         "loss": train.get("loss", "mse"), "label_norm": train.get("label_norm", "standard"),
         "train_noise": spec.noise_level,

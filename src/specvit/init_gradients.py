@@ -53,7 +53,7 @@ def init_gradient_table(variants: dict[str, dict], x, y, seeds, wave=None) -> tu
         vit = variants[name]
         row = {"variant": name, "tokenizer": vit.get("tokenizer"), "patch": vit.get("patch"),
                "stride": vit.get("stride") or vit.get("patch"), "init": vit.get("tokenizer_init", "lecun"),
-               "n_seeds": len(part)}
+               "token_norm": vit.get("token_norm", "none"), "n_seeds": len(part)}
         for col in INIT_COLUMNS[2:]:
             row[f"{col}_mean"] = float(part[col].mean())
             row[f"{col}_std"] = float(part[col].std(ddof=1)) if len(part) > 1 else float("nan")

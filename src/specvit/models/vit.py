@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from specvit.models.vit_config import (  # noqa: F401  (torch-free, re-exported)
-    POOLINGS, POS_ENCODINGS, PRESETS, TOKENIZER_INITS, TOKENIZERS, ViTConfig, flops_per_sample, n_parameters)
+    POOLINGS, POS_ENCODINGS, PRESETS, TOKEN_NORMS, TOKENIZER_INITS, TOKENIZERS, ViTConfig, flops_per_sample, n_parameters)
 
 
 # --- positional encodings ------------------------------------------------------------------------
@@ -207,6 +207,9 @@ class SpecViT(nn.Module):
         self.cfg = cfg
         self.token_wave = None if wave is None else token_wavelengths(wave, cfg)
         self.tokenizer = Conv1dTokenizer(cfg) if cfg.tokenizer == "C1D" else SlidingWindowTokenizer(cfg)
+        # token_norm='layernorm' takes the tokens' scale (set by the tokenizer's init) out of the
+        # picture before positions are added: the "normalisation" axis of the tokenization ablation
+        self.token_norm = nn.LayerNorm(cfg.dim) if cfg.token_norm == "layernorm" else nn.Identity()
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim)) if cfg.pooling == "cls" else None
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.seq_len, cfg.dim)) \
             if cfg.pos_encoding == "learned" else None
@@ -281,7 +284,7 @@ class SpecViT(nn.Module):
     def embed(self, flux: torch.Tensor) -> torch.Tensor:
         """Tokens entering the first block [B, seq_len, dim]. The residual stream stays in the
         parameter dtype (fp32 under autocast; only the matmuls run in bf16)."""
-        x = self.tokenizer(self.pad(flux)).to(self.head.weight.dtype)
+        x = self.token_norm(self.tokenizer(self.pad(flux)).to(self.head.weight.dtype))
         if self.fixed_pe is not None:
             x = x + self.fixed_pe
         if self.cls_token is not None:

@@ -18,6 +18,7 @@ POOLINGS = ("cls", "mean")
 # standard ViT code base does, where apply(_init_weights) reaches SW's Linear (std 0.02) but not
 # C1D's Conv1d (PyTorch default, U(+-1/sqrt(patch))): the setup of the paper's SW failure.
 TOKENIZER_INITS = ("lecun", "legacy")
+TOKEN_NORMS = ("none", "layernorm")
 
 # Architectures; n_pixels, labels, predict_sigma and dropout come from the run.
 PRESETS: dict[str, dict] = {
@@ -62,6 +63,7 @@ class ViTConfig:
     predict_sigma: bool = False
     dropout: float = 0.0
     tokenizer_init: str = "lecun"
+    token_norm: str = "none"     # layernorm: LayerNorm of each token before the positions are added
 
     def __post_init__(self):
         if isinstance(self.labels, str):
@@ -71,6 +73,7 @@ class ViTConfig:
         _check_choice("pos_encoding", self.pos_encoding, POS_ENCODINGS)
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_choice("tokenizer_init", self.tokenizer_init, TOKENIZER_INITS)
+        _check_choice("token_norm", self.token_norm, TOKEN_NORMS)
         for name in ("n_pixels", "patch", "dim", "depth", "heads", "mlp_dim"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -159,10 +162,11 @@ class ViTConfig:
 def n_parameters(cfg: ViTConfig) -> int:
     """Trainable parameters of ``SpecViT(cfg)`` in closed form (no model is built, so sizing
     hundreds of jobs in a dry run costs nothing): tokenizer, CLS token, learned positions,
-    per block two LayerNorms, q/k/v, projection and MLP, the final LayerNorm and the head."""
+    the token LayerNorm, per block two LayerNorms, q/k/v, projection and MLP, the final LayerNorm and the head."""
     D, M = cfg.dim, cfg.mlp_dim
     block = 2 * 2 * D + (D * 3 * D + 3 * D) + (D * D + D) + (D * M + M) + (M * D + D)
     return (cfg.patch * D + D                                        # tokenizer (Conv1d or Linear)
+            + (2 * D if cfg.token_norm == "layernorm" else 0)        # token LayerNorm
             + (D if cfg.pooling == "cls" else 0)                     # CLS token
             + (cfg.seq_len * D if cfg.pos_encoding == "learned" else 0)
             + cfg.depth * block + 2 * D                              # blocks, final LayerNorm
