@@ -5,6 +5,7 @@ import hashlib
 import json
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -257,7 +258,7 @@ def test_checklist_reports_status_and_our_numbers_beside_the_papers(work):
         "## P0", "## P1", "## P2", "## Paper-readiness checklist (minimum set)"]
     assert "### P0.1 " in text and text.split("### P0.1 ")[1].split("\n")[0].endswith("**built**")
     assert text.split("### P0.5 ")[1].split("\n")[0].endswith("**not in this config**")
-    assert text.split("### P2.1 ")[1].split("\n")[0].endswith("**missing (no target in the workflow)**")
+    assert text.split("### P2.1 ")[1].split("\n")[0].endswith("**not in this config**")  # the studies are off
     numbers = pd.read_csv(work / "results/tables/paper_numbers.csv").set_index("key")
     table3 = pd.read_csv(work / "results/tables/table3_main.csv")
     vit = table3[(table3["model"] == "vit-tiny") & (table3["view"] == "pooled")].iloc[0]
@@ -310,6 +311,27 @@ def test_unknown_number_key_in_the_tolerances_is_named(work):
     r = snakemake(work, "-n", config=cfg)
     assert r.returncode != 0
     assert "config key 'tracking.check_paper.tolerances' has unknown number keys ['vit.pooled.r3']" in r.stdout
+
+
+def test_tokenization_numbers_are_those_of_the_papers_setup():
+    """The paper ran C1D tokens at stride = patch with the default init: other variants do not count."""
+    from specvit.checklist import TOKENIZATION_TABLE, Results, our_number
+
+    cols = ["tokenizer", "patch", "stride", "init", "token_norm", "r2_mean"]
+    table = pd.DataFrame([("C1D", 16, 16, "lecun", "none", 0.5), ("C1D", 16, 16, "legacy", "none", 0.9),
+                          ("SW", 16, 16, "lecun", "none", 0.8), ("C1D", 16, 8, "lecun", "none", 0.7),
+                          ("C1D", 32, 32, "lecun", "layernorm", 0.95), ("C1D", 32, 32, "lecun", "none", 0.4)],
+                         columns=cols)
+    registry = pd.DataFrame({"group": ["abl-tokenization-sw-p16", "abl-tokenization-c1d-p16",
+                                       "abl-tokenization-c1d-p32", "vit-tiny", "abl-tokenization-c1d-p64"],
+                             "vit.tokenizer": ["SW", "C1D", "C1D", "C1D", "C1D"],
+                             "in_config": [True, True, True, True, False], "val_r2": [0.99, 0.61, 0.63, 0.9, 0.95]})
+    res = Results(None, None, None, None, registry, [], table)
+    assert our_number("ablation.tokenization.r2@patch16", res) == (0.5, TOKENIZATION_TABLE)
+    assert our_number("ablation.tokenization.r2@patch32", res) == (0.4, TOKENIZATION_TABLE)
+    assert np.isnan(our_number("ablation.tokenization.r2@patch64", res)[0])  # not in the table
+    assert our_number("ablation.tokenization.best_val_r2", res) == (0.63, "results/runs.csv")
+    assert np.isnan(our_number("ablation.tokenization.r2@patch16", Results(None, None, None, None, None, []))[0])
 
 
 def test_summary_status_reads_snakemakes_columns():

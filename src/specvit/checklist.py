@@ -33,6 +33,7 @@ NUMBER_COLUMNS = ["item", "key", "what", "ours", "paper", "approx", "diff", "sou
 CHECK_COLUMNS = ["key", "what", "ours", "paper", "diff", "tolerance", "result", "source", "source_status"]
 # A DAG status per file, from the `status`/`plan` columns of `snakemake --summary`.
 BUILT, STALE, MISSING, NOT_IN_CONFIG = "built", "stale", "missing", "not in this config"
+TOKENIZATION_TABLE = "results/tables/ablation_tokenization.csv"
 
 
 def load_paper(path=None) -> dict:
@@ -70,6 +71,7 @@ class Results:
     ceiling: pd.DataFrame | None
     registry: pd.DataFrame | None
     groups: list[str]  # run groups in config order: ties between groups of one kind go to the first
+    tokenization: pd.DataFrame | None = None
 
     @classmethod
     def read(cls, root, groups) -> "Results":
@@ -81,7 +83,7 @@ class Results:
 
         return cls(csv("results/tables/table3_main.csv"), csv("results/tables/scaling.csv"),
                    csv("results/tables/scaling_summary.csv"), csv("results/tables/ceiling.csv"),
-                   csv("results/runs.csv"), list(groups))
+                   csv("results/runs.csv"), list(groups), csv(TOKENIZATION_TABLE))
 
     def main_group(self, kind: str) -> str | None:
         """The group that stands for a model kind: the largest N among its groups, first in config order."""
@@ -109,6 +111,8 @@ def our_number(key: str, res: Results) -> tuple[float, str]:
         c = res.ceiling
         rows = c[(c["kind"] == "median") & (c["dims"] == "5d") & np.isclose(c["mag"], float(arg))]
         return _one(rows, "r2"), "results/tables/ceiling.csv"
+    if kind == "ablation":
+        return ablation_number(what, arg, res)
     group = res.main_group(kind)
     if what in ("pooled.r2", "pooled.mae", "sweep.r2"):
         src = "results/tables/table3_main.csv"
@@ -147,7 +151,29 @@ def our_number(key: str, res: Results) -> tuple[float, str]:
             return math.nan, src
         reg = res.registry[(res.registry["group"] == group) & res.registry["in_config"].astype(bool)]
         return _one(reg.sort_values(["n_train", "seed"], ascending=[False, True]), "best_epoch"), src
-    return math.nan, ""  # a number we have no reader for yet (ablations): shown as missing
+    return math.nan, ""  # a number we have no reader for: shown as missing
+
+
+def ablation_number(what: str, arg: str, res: Results) -> tuple[float, str]:
+    """Numbers of the tokenization ablation (P0.5), for the runs set up as the paper's were: C1D
+    tokens, stride = patch, the default init and no token normalisation.
+
+    ``tokenization.best_val_r2``: the best validation R² of any C1D run of the ablation (runs.csv);
+    ``tokenization.r2@patch<P>``: the ablation table's mean test R² over seeds at patch P."""
+    if what == "tokenization.best_val_r2":
+        reg = res.registry
+        if reg is None or "vit.tokenizer" not in reg:
+            return math.nan, "results/runs.csv"
+        runs = reg[reg["group"].str.startswith("abl-tokenization-") & (reg["vit.tokenizer"] == "C1D")
+                   & reg["in_config"].astype(bool)]
+        return (float(runs["val_r2"].max()) if len(runs) else math.nan), "results/runs.csv"
+    t = res.tokenization
+    if what != "tokenization.r2" or not arg.startswith("patch") or t is None:
+        return math.nan, TOKENIZATION_TABLE
+    patch = int(arg.removeprefix("patch"))
+    rows = t[(t["tokenizer"] == "C1D") & (t["patch"] == patch) & (t["stride"] == patch) & (t["init"] == "lecun")
+             & (t["token_norm"] == "none")]
+    return _one(rows, "r2_mean"), TOKENIZATION_TABLE
 
 
 def numbers_table(paper: dict, res: Results) -> pd.DataFrame:
