@@ -150,6 +150,20 @@ def test_external_test_file(built, tmp_path):
     table = pd.read_csv(work / "results/tables/domain_shift.csv")
     ext_rows = table[table["shift"] == "external:survey_like"]
     assert sorted(ext_rows["model"]) == ["lightgbm", "vit-tiny"] and ext_rows["r2"].notna().all()
+    # already-noisy (observed) flux is scored as it is: only the external part reruns
+    cfg.write_text(yaml.safe_dump({"eval": {"external": [str(ext)], "external_add_noise": False}}))
+    r = run_snakemake(work, "results/tables/domain_shift.csv", "--cores", "2", "--configfile", SMOKE, cfg)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "rule external_eval" in r.stdout and "rule shift_eval" not in r.stdout
+    from specvit.data import read_arrays, read_labels
+    from specvit.evaluate import point_metrics
+    from specvit.models.base import load_model
+
+    flux = read_arrays(ext)[0]
+    lgb = load_model(work / "results/runs/lightgbm-N600-s0/model")
+    expected = point_metrics(read_labels(ext, ["logg"])["logg"], lgb.predict(flux)["logg"])["r2"]
+    table = pd.read_csv(work / "results/tables/domain_shift.csv").set_index(["shift", "model"])
+    assert table.loc[("external:survey_like", "lightgbm"), "r2"] == pytest.approx(expected, abs=1e-9)
 
 
 def test_bad_config_is_named(tmp_path):

@@ -222,7 +222,8 @@ rule external_eval:
     params:
         code=code_hash("domain_shift_external.py"),
         models=list(SHIFT_MODELS),
-        noise_level=config["eval"]["noise_level"],
+        # observed spectra carry their noise already: eval.external_add_noise false scores them as they are
+        noise_level=config["eval"]["noise_level"] if config["eval"]["external_add_noise"] else 0.0,
         test_noise_seed=stream_seed("test_noise"),
     log:
         "results/logs/beyond/external.log",
