@@ -176,6 +176,12 @@ def test_multitask_table_has_every_label_of_every_setting(built):
         assert row.r2_mean == pytest.approx(np.mean([v[0] for v in values]), abs=1e-9)
     assert sorted(table[table["setting"] == "teff-logg-mh"]["label"]) == ["M_H", "Teff", "logg"]
     assert list(table[table["setting"] == "logg"]["label"]) == ["logg"]
+    assert list(table[table["setting"] == "teff"]["label"]) == ["Teff"]
+    # a run that does not predict log g is scored by its own label (metrics_test.csv, as runs.csv)
+    rid = next(r for r, s in specs.items() if s.group == "abl-multitask-teff")
+    pooled = pd.read_csv(built / f"results/runs/{rid}/metrics_test.csv").query("view == 'pooled'").iloc[0]
+    (r2, mae), = list(recomputed(built, {rid: specs[rid]}, "Teff").values())[0]
+    assert pooled["r2"] == pytest.approx(r2, abs=1e-9) and pooled["mae"] == pytest.approx(mae, abs=1e-6)
 
 
 @pytest.mark.workflow

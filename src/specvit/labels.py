@@ -23,6 +23,13 @@ DEFAULT_RANGES: dict[str, tuple[float, float]] = {
 DISTRIBUTIONS = ("uniform", "normal")
 
 
+def headline_label(labels) -> str:
+    """The label a run is scored by in ``metrics_test.csv`` and ``runs.csv``: log g, or the run's
+    first label when it does not predict log g (single-task Teff or [M/H] runs of an ablation)."""
+    labels = list(labels)
+    return "logg" if "logg" in labels else labels[0]
+
+
 @dataclass(frozen=True)
 class LabelPrior:
     """Sampling distribution of one label: uniform on [low, high], or a normal

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from specvit.labels import headline_label
+
 # The columns every registry has, in this order; the run's settings follow as
 # ``vit.<field>``, ``train.<field>``, ``params.<name>`` (sorted).
 REGISTRY_COLUMNS = ["run_id", "group", "model", "n_train", "seed", "noise_level", "labels", "in_config", "status",
@@ -65,7 +67,7 @@ def run_record(run_dir, in_config: bool = True) -> dict:
     if not spec_file.is_file():
         raise FileNotFoundError(f"{run_dir}: not a run folder (no run.json); expected the folder of one training run")
     spec = json.loads(spec_file.read_text())
-    label = "logg" if "logg" in spec["labels"] else spec["labels"][0]
+    label = headline_label(spec["labels"])
     row = {"run_id": spec["run_id"], "group": spec["group"], "model": spec["model"], "n_train": spec["n_train"],
            "seed": spec["seed"], "noise_level": spec["noise_level"], "labels": " ".join(spec["labels"]),
            "in_config": in_config, "status": run_status(run_dir)}

@@ -14,6 +14,7 @@ from specvit.coverage import warn_outside
 from specvit.data import read_labels
 from specvit.evaluate import metrics_table, predict_views, read_predictions
 from specvit.io import remove_leftovers, write_csv
+from specvit.labels import headline_label
 from specvit.models.base import load_model
 from specvit.pause import pause_point
 
@@ -30,8 +31,9 @@ warn_outside(trained, {k: v if rows is None else v[rows] for k, v in test_labels
 paths = predict_views(model, snakemake.input.test, p.mags, p.noise_level, p.seed,
                       Path(snakemake.output.metrics).parent, rows=rows)
 pause_point("evaluate_view")
-pooled = metrics_table(read_predictions(paths["pooled"]), by=None, n_boot=p.n_boot, seed=p.seed)
-sweep = metrics_table(read_predictions(paths["sweep"]), by="mag", n_boot=p.n_boot, seed=p.seed)
+label = headline_label(model.labels)  # log g, or a single-task run's own label
+pooled = metrics_table(read_predictions(paths["pooled"]), label=label, by=None, n_boot=p.n_boot, seed=p.seed)
+sweep = metrics_table(read_predictions(paths["sweep"]), label=label, by="mag", n_boot=p.n_boot, seed=p.seed)
 table = pd.concat([pooled.assign(view="pooled"), sweep.assign(view="sweep")], ignore_index=True)
 write_csv(table[["view"] + [c for c in table.columns if c != "view"]], snakemake.output.metrics)
 print(table.to_string(index=False))
