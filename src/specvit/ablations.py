@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from specvit.evaluate import point_metrics, read_predictions
+from specvit.labels import LABEL_NAMES
 from specvit.runs import RunSpec, expand_runs, run_id
 
 # What a variant may override (the keys of a run group, less those the ablation fixes).
@@ -165,15 +166,19 @@ def vit_variants(ablation: str, specs: dict[str, RunSpec]) -> dict[str, dict]:
 # ----------------------------------------------------------------------------- tables
 
 
+def tokenizer_columns(vit: dict) -> dict:
+    """How a ViT cuts the spectrum into tokens, as table columns (the ablation and init-gradient tables)."""
+    return {"tokenizer": vit.get("tokenizer"), "patch": vit.get("patch"),
+            "stride": vit.get("stride") or vit.get("patch"), "init": vit.get("tokenizer_init", "lecun"),
+            "token_norm": vit.get("token_norm", "none")}
+
+
 def describe(spec: RunSpec, ablation: str) -> dict:
     """The columns that say what a run's variant is (from the resolved spec, not its name)."""
     vit, train = spec.vit, spec.train
-    patch = vit.get("patch")
     return {
         "variant": variant_of(spec, ablation), "setting": variant_of(spec, ablation), "model": spec.model,
-        "tokenizer": vit.get("tokenizer"), "patch": patch,
-        "stride": vit.get("stride") or patch, "init": vit.get("tokenizer_init", "lecun"),
-        "token_norm": vit.get("token_norm", "none"), "pos_encoding": vit.get("pos_encoding"),
+        **tokenizer_columns(vit), "pos_encoding": vit.get("pos_encoding"),
         "lr": train.get("lr"), "warmup_epochs": train.get("warmup_epochs"), "clip": train.get("clip"),
         "loss": train.get("loss", "mse"), "label_norm": train.get("label_norm", "standard"),
         "train_noise": spec.noise_level,
@@ -247,7 +252,7 @@ def summarise(long: pd.DataFrame, ablation: str) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     sort = ["_order"] + (["test_noise"] if KINDS[ablation].test_noise else [])
     if KINDS[ablation].per_label:
-        label_order = {lab: i for i, lab in enumerate(("Teff", "logg", "M_H", "a_M", "C_M"))}
+        label_order = {lab: i for i, lab in enumerate(LABEL_NAMES)}
         table["_label"] = table["label"].map(label_order)
         sort = ["_label", "_order"]
     table = table.sort_values(sort, kind="stable").drop(columns=[c for c in table if c.startswith("_")])

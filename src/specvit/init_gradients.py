@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from specvit.ablations import tokenizer_columns
 from specvit.models.vit import ViTConfig, build_vit
 
 INIT_COLUMNS = ["variant", "seed", "grad_norm_total", "grad_norm_tokenizer", "grad_norm_blocks", "token_std"]
@@ -51,9 +52,7 @@ def init_gradient_table(variants: dict[str, dict], x, y, seeds, wave=None) -> tu
     summary = []
     for name, part in long.groupby("variant", sort=False):
         vit = variants[name]
-        row = {"variant": name, "tokenizer": vit.get("tokenizer"), "patch": vit.get("patch"),
-               "stride": vit.get("stride") or vit.get("patch"), "init": vit.get("tokenizer_init", "lecun"),
-               "token_norm": vit.get("token_norm", "none"), "n_seeds": len(part)}
+        row = {"variant": name, **tokenizer_columns(vit), "n_seeds": len(part)}
         for col in INIT_COLUMNS[2:]:
             row[f"{col}_mean"] = float(part[col].mean())
             row[f"{col}_std"] = float(part[col].std(ddof=1)) if len(part) > 1 else float("nan")
