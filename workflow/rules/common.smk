@@ -292,7 +292,8 @@ def all_targets():
 # imports. Each job therefore gets a param `code`, a hash of the specvit modules its script
 # imports, directly or through other specvit modules (a static scan of import statements,
 # including those inside functions). Editing the forward model makes the data and everything
-# downstream stale; editing the plotting module only the figures.
+# downstream stale; editing the plotting module only the figures. A module counts by its syntax
+# tree without docstrings, so editing comments, docstrings or layout makes nothing stale.
 
 import ast
 import hashlib
@@ -300,21 +301,39 @@ import hashlib
 PACKAGE_DIR = Path(workflow.basedir) / "src" / "specvit"
 
 
-_IMPORTS_CACHE = {}
+_PARSED = {}
+
+
+def _parsed(path):
+    """(specvit imports, digest of the code) of the Python file at ``path``; each file is parsed
+    once per workflow load, since every rule's hash walks the same modules."""
+    path = Path(path)
+    if path not in _PARSED:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        _PARSED[path] = (_scan_imports(tree), _code_digest(tree))
+    return _PARSED[path]
 
 
 def _specvit_imports(path):
-    """specvit module names imported anywhere in the file at ``path`` (each file parsed once per
-    workflow load: every rule's hash walks the same modules)."""
-    path = Path(path)
-    if path not in _IMPORTS_CACHE:
-        _IMPORTS_CACHE[path] = _scan_imports(path)
-    return _IMPORTS_CACHE[path]
+    """specvit module names imported anywhere in the file at ``path``."""
+    return _parsed(path)[0]
 
 
-def _scan_imports(path):
+def _code_digest(tree):
+    """Digest of a module's syntax tree without its docstrings: what the code does, not how it
+    is commented or laid out (line numbers are left out too)."""
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+
+
+def _scan_imports(tree):
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("specvit"))
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("specvit"):
@@ -335,8 +354,9 @@ def _module_file(name):
 
 
 def code_hash(script):
-    """Hash of the specvit files that the workflow script ``script`` (relative to
-    workflow/scripts) imports, transitively; resources (line lists) count as code too."""
+    """Hash of the specvit modules that the workflow script ``script`` (relative to
+    workflow/scripts) imports, transitively (their code, not their comments or docstrings);
+    resources (line lists) count as code too, byte for byte."""
     todo, seen = list(_specvit_imports(Path(workflow.basedir) / "workflow" / "scripts" / script)), set()
     files = set()
     while todo:
@@ -353,5 +373,5 @@ def code_hash(script):
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(str(path.relative_to(PACKAGE_DIR)).encode())
-        digest.update(path.read_bytes())
+        digest.update(_parsed(path)[1].encode() if path.suffix == ".py" else path.read_bytes())
     return digest.hexdigest()[:16]
