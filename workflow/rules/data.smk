@@ -19,6 +19,9 @@ if is_synthetic():
             "results/logs/data/simulate_{split}.log",
         benchmark:
             "results/benchmarks/data/simulate_{split}.tsv"
+        # Before the trainings, which need only the train split: the test split is then ready
+        # when the first run ends, so evaluations (and their errors) come early, not last.
+        priority: 50
         threads: config["threads"]
         conda:
             "../../envs/torch.yaml"
@@ -38,6 +41,7 @@ rule validate_split:
         "results/logs/data/validate_{split}.log",
     benchmark:
         "results/benchmarks/data/validate_{split}.tsv"
+    priority: 50
     conda:
         "../../envs/torch.yaml"
     script:

@@ -23,6 +23,7 @@ rule evaluate_run:
         "results/logs/evaluate/{run_id}.log",
     benchmark:
         "results/benchmarks/evaluate/{run_id}.tsv"
+    priority: 40  # each run is scored as soon as it ends, before the next trainings start
     threads: config["threads"]
     conda:
         "../../envs/torch.yaml"
