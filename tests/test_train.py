@@ -7,7 +7,8 @@ import torch
 
 from specvit.loader import NoisyBatches, fixed_noisy
 from specvit.models.vit import ViTConfig, build_vit
-from specvit.train import LabelScaler, TrainConfig, TrainingDiverged, loss_fn, lr_at, train
+from specvit.train import (FRESH_STATE, LabelScaler, TrainConfig, TrainingDiverged, _resume, loss_fn, lr_at,
+                           make_optimizer, train)
 
 P = 128
 
@@ -182,3 +183,48 @@ def test_bad_training_settings_are_named():
         TrainConfig(loss="mae")
     with pytest.raises(ValueError, match=r"unknown training setting\(s\) \['epohcs'\]"):
         TrainConfig.from_dict({"epohcs": 3})
+
+
+def fused_adamw_on_cpu():
+    """PyTorch >= 2.4 has the fused AdamW kernel on CPU too; older versions only on GPUs."""
+    try:
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=True)
+    except RuntimeError:
+        pytest.skip("this PyTorch has no fused AdamW on CPU")
+
+
+def test_the_fused_adamw_of_gpu_runs_takes_the_default_steps():
+    """make_optimizer chooses the fused AdamW for a model on a GPU; its steps equal those of the
+    default implementation to float32 rounding (compared here with the fused CPU kernel)."""
+    fused_adamw_on_cpu()
+    plain_model, fused_model = tiny_model(seed=3), tiny_model(seed=3)
+    plain = make_optimizer(plain_model, 3e-3, 0.05)
+    fused = make_optimizer(fused_model, 3e-3, 0.05, fused=True)
+    assert not any(g["fused"] for g in plain.param_groups)  # on CPU: the default
+    assert all(g["fused"] for g in fused.param_groups)
+    assert [g["weight_decay"] for g in fused.param_groups] == [0.05, 0.0]
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        x, y = torch.rand(8, P, generator=gen), torch.rand(8, 1, generator=gen)
+        for model, opt in ((plain_model, plain), (fused_model, fused)):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
+    a, b = plain_model.state_dict(), fused_model.state_dict()
+    assert any(not torch.equal(a[k], tiny_model(seed=3).state_dict()[k]) for k in a)  # they moved
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_a_resumed_run_keeps_the_optimizer_implementation_of_its_device(tmp_path):
+    """A checkpoint written on a GPU (fused AdamW) resumes on a CPU with the CPU's choice."""
+    fused_adamw_on_cpu()
+    model = tiny_model()
+    written = make_optimizer(model, 1e-3, 0.01, fused=True)
+    path = tmp_path / "last.pt"
+    torch.save({"model": model.state_dict(), "optimizer": written.state_dict(),
+                "state": dict(FRESH_STATE, history=[]), "fingerprint": "fp"}, path)
+    opt = make_optimizer(model, 1e-3, 0.01)
+    _resume(path, "fp", model, opt, log=lambda *a: None, discard_stale=False)
+    assert not any(g["fused"] for g in opt.param_groups)
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]

@@ -149,12 +149,19 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with weight decay on the matrices only (not on biases, LayerNorm, CLS or 1-D tables)."""
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float,
+                   fused: bool | None = None) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices only (not on biases, LayerNorm, CLS or 1-D tables).
+    ``fused`` None: the fused implementation when the model is on a GPU (the same update in one
+    kernel launch instead of several per parameter group, which matters for small models whose
+    steps are launch-bound), else PyTorch's default."""
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
+    if fused is None:
+        fused = all(p.is_cuda for p in model.parameters())
     return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999))
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999),
+                             fused=fused or None)
 
 
 def train(model: torch.nn.Module, cfg: TrainConfig, run_dir, labels: tuple[str, ...],
@@ -294,7 +301,12 @@ def _resume(path: Path, fp: str, model, opt, log, discard_stale: bool) -> dict:
                          f"(model, training settings, labels or data size changed); delete the run "
                          f"folder or restore the configuration it was trained with")
     model.load_state_dict(ckpt["model"])
+    # A checkpoint's param groups carry the implementation it was written with (fused on a GPU);
+    # a run resumed on another device keeps the one chosen for this device.
+    implementation = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in opt.param_groups]
     opt.load_state_dict(ckpt["optimizer"])
+    for group, kept in zip(opt.param_groups, implementation):
+        group.update(kept)
     state = ckpt["state"]
     log(f"resuming {path.parent} after epoch {state['epoch']}")
     return state
