@@ -1,6 +1,7 @@
 """Benchmark suite: throughput figures with this machine's own limits measured in the same run.
 
     python benchmarks/run.py [--quick] [--threads 2] [--only NAME ...] --out results/benchmarks/suite.csv
+    python benchmarks/run.py --device cuda [--compile] [--batch 256] --out results/benchmarks/gpu.csv
 
 Each row: name, value, unit, reference, reference_value, ratio. The references of the compute
 figures are GEMM peaks of this machine measured first in the same run (square 2048 x 2048, and
@@ -12,6 +13,10 @@ multiply-accumulates of every matrix product of the forward pass (tokenizer, q/k
 weighted sum, projection, MLP, head), x 3 for a training step; LayerNorm, softmax, GELU and the
 optimizer are not counted, so the ratio to the GEMM peak is the fraction of the machine's
 matrix throughput that training achieves.
+
+``--device cuda`` runs the GEMM peaks (8192 x 8192 there, large enough to fill a GPU) and the
+ViT rows on the GPU, timed with a device synchronisation after each call; the other rows are CPU
+work whatever the device (the loader then reads against the GPU's training rate).
 """
 from __future__ import annotations
 
@@ -31,14 +36,20 @@ REPO = Path(__file__).resolve().parents[1]
 FIELDS = ["name", "value", "unit", "reference", "reference_value", "ratio"]
 
 
-def best_time(fn, repeats: int, warmup: int = 1) -> float:
-    """Minimum wall time of ``fn()`` over ``repeats`` runs, after ``warmup`` untimed runs."""
-    for _ in range(warmup):
+def best_time(fn, repeats: int, warmup: int = 1, device: torch.device | None = None) -> float:
+    """Minimum wall time of ``fn()`` over ``repeats`` runs, after ``warmup`` untimed runs; on a
+    CUDA ``device`` each run ends with a synchronisation, so the time covers its kernels."""
+    def call():
         fn()
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        call()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        fn()
+        call()
         times.append(time.perf_counter() - t)
     return min(times)
 
@@ -52,43 +63,48 @@ def row(name, value, unit, reference="", reference_value="", ratio=None) -> dict
 
 # --- references: the machine's matrix throughput ---------------------------------------------------
 
-def matmul_gflops(dtype: torch.dtype, m: int, k: int, n: int, repeats: int) -> float:
-    """GFLOP/s of an [m, k] @ [k, n] product (2 m k n FLOPs)."""
-    a = torch.randn(m, k).to(dtype)
-    b = torch.randn(k, n).to(dtype)
-    return 2 * m * k * n / best_time(lambda: a @ b, repeats) / 1e9
+def matmul_gflops(dtype: torch.dtype, m: int, k: int, n: int, repeats: int, device: torch.device) -> float:
+    """GFLOP/s of an [m, k] @ [k, n] product (2 m k n FLOPs) on ``device``."""
+    a = torch.randn(m, k, device=device).to(dtype)
+    b = torch.randn(k, n, device=device).to(dtype)
+    return 2 * m * k * n / best_time(lambda: a @ b, repeats, device=device) / 1e9
 
 
 # --- ViT training ----------------------------------------------------------------------------------
 
-def vit_train_rate(preset: str, batch: int, steps: int, bf16: bool, compile_model: bool = False) -> float:
-    """Training samples/s of a ViT preset at 4096 pixels: forward, MSE loss, backward and the AdamW
-    step of ``specvit.train`` (same optimizer settings), on random spectra; best of ``steps`` steps."""
+def vit_train_rate(preset: str, batch: int, steps: int, bf16: bool, device: torch.device,
+                   compile_model: bool = False) -> float:
+    """Training samples/s of a ViT preset at 4096 pixels on ``device``: forward, MSE loss, backward
+    and the AdamW step of ``specvit.train`` (same optimizer and settings), on random spectra
+    already on the device; best of ``steps`` steps."""
     from specvit.models.vit import ViTConfig, build_vit
     from specvit.train import make_optimizer
 
     torch.manual_seed(0)
-    model = build_vit(ViTConfig.from_preset(preset, 4096))
+    model = build_vit(ViTConfig.from_preset(preset, 4096)).to(device)
     opt = make_optimizer(model, lr=1e-4, weight_decay=0.01)
     step_model = torch.compile(model) if compile_model else model
-    x, y = torch.randn(batch, 4096), torch.randn(batch, 1)
+    x, y = torch.randn(batch, 4096, device=device), torch.randn(batch, 1, device=device)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = torch.nn.functional.mse_loss(step_model(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    return batch / best_time(step, steps, warmup=2 if compile_model else 1)
+    return batch / best_time(step, steps, warmup=2 if compile_model else 1, device=device)
 
 
-def vit_rows(name: str, preset: str, batch: int, steps: int, peaks: dict) -> list[dict]:
+def vit_rows(name: str, preset: str, batch: int, steps: int, peaks: dict, device: torch.device,
+             compile_model: bool) -> list[dict]:
     from specvit.models.vit import ViTConfig, flops_per_sample
 
     flops = flops_per_sample(ViTConfig.from_preset(preset, 4096), training=True)
-    fp32 = vit_train_rate(preset, batch, steps, bf16=False)
-    bf16 = vit_train_rate(preset, batch, steps, bf16=True)
+    fp32 = vit_train_rate(preset, batch, steps, False, device, compile_model)
+    bf16 = vit_train_rate(preset, batch, steps, True, device, compile_model)
+    if compile_model:
+        name += "_compiled"
     return [
         row(name, fp32, "samples/s", f"batch {batch}, fp32"),
         row(f"{name}_gflops", fp32 * flops / 1e9, "GFLOP/s", "matmul_peak_fp32", peaks["fp32"]),
@@ -225,9 +241,13 @@ def dag_dry_run() -> tuple[float, int]:
 
 # --- the suite ---------------------------------------------------------------------------------------
 
-def run_suite(quick: bool, threads: int, only: set[str] | None) -> list[dict]:
+def run_suite(quick: bool, threads: int, only: set[str] | None, device: torch.device | None = None,
+              compile_model: bool = False, batch: int | None = None) -> list[dict]:
     want = (lambda name: only is None or name in only)
     reps = 2 if quick else 3
+    device = device or torch.device("cpu")
+    peak_n = 8192 if device.type == "cuda" else 2048
+    peak_shape = f"{peak_n}^2 @ {peak_n}^2"
     rows: list[dict] = []
 
     def add(*new):
@@ -235,21 +255,22 @@ def run_suite(quick: bool, threads: int, only: set[str] | None) -> list[dict]:
             rows.append(r)
             print(f"  {r['name']:<28} {r['value']:>12.4g} {r['unit']}", flush=True)
 
-    peaks = {"fp32": matmul_gflops(torch.float32, 2048, 2048, 2048, reps + 2),
-             "bf16": matmul_gflops(torch.bfloat16, 2048, 2048, 2048, reps + 2)}
-    add(row("matmul_peak_fp32", peaks["fp32"], "GFLOP/s", "2048^2 @ 2048^2"),
-        row("matmul_peak_bf16", peaks["bf16"], "GFLOP/s", "2048^2 @ 2048^2"))
+    peaks = {"fp32": matmul_gflops(torch.float32, peak_n, peak_n, peak_n, reps + 2, device),
+             "bf16": matmul_gflops(torch.bfloat16, peak_n, peak_n, peak_n, reps + 2, device)}
+    add(row("matmul_peak_fp32", peaks["fp32"], "GFLOP/s", peak_shape),
+        row("matmul_peak_bf16", peaks["bf16"], "GFLOP/s", peak_shape))
     if want("matmul_vit_shape"):
         shape = (16384 if quick else 65536, 256, 1024)
-        add(row("matmul_vit_shape_fp32", matmul_gflops(torch.float32, *shape, reps), "GFLOP/s",
+        add(row("matmul_vit_shape_fp32", matmul_gflops(torch.float32, *shape, reps, device), "GFLOP/s",
                 "matmul_peak_fp32", peaks["fp32"]),
-            row("matmul_vit_shape_bf16", matmul_gflops(torch.bfloat16, *shape, reps), "GFLOP/s",
+            row("matmul_vit_shape_bf16", matmul_gflops(torch.bfloat16, *shape, reps, device), "GFLOP/s",
                 "matmul_peak_bf16", peaks["bf16"]))
     if want("vit_train_paper"):
-        add(*vit_rows("vit_train_paper", "p16_h256_L6", 64 if quick else 256, reps, peaks))
+        add(*vit_rows("vit_train_paper", "p16_h256_L6", batch or (64 if quick else 256), reps, peaks, device,
+                      compile_model))
     default_rate = None
     if want("vit_train_default") or want("loader"):
-        default_rows = vit_rows("vit_train_default", "tiny", 256, reps + 2, peaks)
+        default_rows = vit_rows("vit_train_default", "tiny", 256, reps + 2, peaks, device, compile_model)
         default_rate = default_rows[0]["value"]
         add(*default_rows)
     if want("loader"):
@@ -292,8 +313,9 @@ def write_rows(rows: list[dict], out: Path) -> None:
         writer.writerows(rows)
 
 
-def print_table(rows: list[dict], threads: int) -> None:
-    print(f"# {platform.processor() or platform.machine()}, {threads} threads, torch {torch.__version__}, "
+def print_table(rows: list[dict], threads: int, device: torch.device) -> None:
+    where = torch.cuda.get_device_name(device) + ", " if device.type == "cuda" else ""
+    print(f"# {where}{platform.processor() or platform.machine()}, {threads} threads, torch {torch.__version__}, "
           f"python {platform.python_version()}")
     print(f"{'name':<28} {'value':>12} {'unit':<10} {'reference':<44} {'ratio':>7}")
     for r in rows:
@@ -309,12 +331,24 @@ def main(argv=None) -> int:
                         help="only these rows (and the GEMM peaks): matmul_vit_shape vit_train_paper "
                              "vit_train_default loader simulate fisher template_fit lightgbm_fit "
                              "ridge_fit dag_dry_run")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the GEMM peaks and the ViT rows run (default cpu)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the ViTs (rows named ..._compiled)")
+    parser.add_argument("--batch", type=int, help="batch size of vit_train_paper (default 64 quick, 256 full)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device cuda: this torch ({torch.__version__}, CUDA build: {torch.version.cuda}) "
+                     "sees no CUDA device; run on a GPU machine, or leave --device out for the CPU suite")
+    if args.batch is not None and args.batch < 1:
+        parser.error(f"--batch must be a positive integer, got {args.batch}")
+    device = torch.device(args.device)
     torch.set_num_threads(args.threads)
-    rows = run_suite(args.quick, args.threads, set(args.only) if args.only else None)
+    rows = run_suite(args.quick, args.threads, set(args.only) if args.only else None, device, args.compile,
+                     args.batch)
     write_rows(rows, args.out)
-    print_table(rows, args.threads)
+    print_table(rows, args.threads, device)
     return 0
 
 
