@@ -1,5 +1,6 @@
 """The benchmark suite's entry point: its rows and ratios, and its refusal of a device it lacks."""
 import csv
+import os
 import subprocess
 import sys
 
@@ -36,6 +37,15 @@ def test_a_gpu_suite_without_a_gpu_is_refused_before_any_work(tmp_path):
     assert r.returncode == 2
     assert "--device cuda" in r.stderr and "sees no CUDA device" in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_the_gpu_check_stops_at_once_without_a_gpu(tmp_path):
+    env = dict(os.environ, PYTHON=sys.executable)
+    r = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh"), str(tmp_path / "out")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1 and "gpu_check: this torch" in r.stderr and "sees no CUDA device" in r.stderr
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_a_bad_batch_size_is_named(tmp_path):
