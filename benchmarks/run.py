@@ -113,6 +113,28 @@ def vit_rows(name: str, preset: str, batch: int, steps: int, peaks: dict, device
     ]
 
 
+def trainer_rate(preset: str, n: int, batch: int, device: torch.device) -> float:
+    """Samples/s of ``specvit.train.train`` itself in its second epoch, as history.csv records it:
+    the in-RAM loader drawing fresh noise, the schedule, loss, clipping, the AdamW step and the
+    per-step bookkeeping on ``device`` at the trainer's default precision (bf16 autocast on a GPU,
+    fp32 on a CPU); validation and checkpoints fall outside the timed loop. Random spectra."""
+    from specvit.models.vit import ViTConfig, build_vit
+    from specvit.train import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    flux = rng.uniform(0.5, 1.0, (n, 4096)).astype(np.float32)
+    error = np.full_like(flux, 0.02)
+    logg = rng.uniform(1.0, 5.0, n)
+    torch.manual_seed(0)
+    model = build_vit(ViTConfig.from_preset(preset, 4096))
+    cfg = TrainConfig(epochs=2, batch_size=batch, device=device.type)
+    with tempfile.TemporaryDirectory() as run_dir:
+        train(model, cfg, run_dir, ("logg",), flux, error, {"logg": logg}, flux[:256], {"logg": logg[:256]},
+              log=lambda *a: None)
+        with open(Path(run_dir) / "history.csv") as f:
+            return float(list(csv.DictReader(f))[-1]["samples_per_s"])
+
+
 # --- data: loader, simulation, Fisher ----------------------------------------------------------------
 
 def write_training_file(path: Path, n: int) -> None:
@@ -265,23 +287,32 @@ def run_suite(quick: bool, threads: int, only: set[str] | None, device: torch.de
                 "matmul_peak_fp32", peaks["fp32"]),
             row("matmul_vit_shape_bf16", matmul_gflops(torch.bfloat16, *shape, reps, device), "GFLOP/s",
                 "matmul_peak_bf16", peaks["bf16"]))
-    if want("vit_train_paper"):
-        add(*vit_rows("vit_train_paper", "p16_h256_L6", batch or (64 if quick else 256), reps, peaks, device,
-                      compile_model))
+    # the trainer's own precision: bf16 autocast on a GPU, fp32 on a CPU (rows [fp32, ., bf16, .])
+    trainer_row = 2 if device.type == "cuda" else 0
+    paper_batch = batch or (64 if quick else 256)
+    if want("vit_train_paper") or (want("trainer") and device.type == "cuda"):
+        paper_rows = vit_rows("vit_train_paper", "p16_h256_L6", paper_batch, reps, peaks, device, compile_model)
+        add(*paper_rows)
     default_rate = None
-    if want("vit_train_default") or want("loader"):
+    if want("vit_train_default") or want("loader") or want("trainer"):
         default_rows = vit_rows("vit_train_default", "tiny", 256, reps + 2, peaks, device, compile_model)
-        default_rate = default_rows[0]["value"]
+        default_rate = default_rows[trainer_row]["value"]
         add(*default_rows)
+    if want("trainer"):
+        add(row("trainer_default", trainer_rate("tiny", 8192 if quick else 32768, 256, device), "samples/s",
+                f"{default_rows[trainer_row]['name']} (the step alone)", default_rate))
+        if device.type == "cuda":  # hours on a CPU
+            add(row("trainer_paper", trainer_rate("p16_h256_L6", 32768, paper_batch, device), "samples/s",
+                    f"{paper_rows[trainer_row]['name']} (the step alone)", paper_rows[trainer_row]["value"]))
     if want("loader"):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "train.h5"
             write_training_file(path, 4096 if quick else 20000)
             size_mb = path.stat().st_size / 2**20
             add(row("loader", loader_rate(path, 256, 2, cache_mb=1e6), "samples/s",
-                    "vit_train_default (samples/s consumed)", default_rate),
+                    f"{default_rows[trainer_row]['name']} (samples/s consumed)", default_rate),
                 row("loader_streamed", loader_rate(path, 256, 2, cache_mb=size_mb / 8), "samples/s",
-                    "vit_train_default (samples/s consumed)", default_rate))
+                    f"{default_rows[trainer_row]['name']} (samples/s consumed)", default_rate))
     if want("simulate"):
         add(row("simulate", bench_simulate(2048 if quick else 8192, reps), "spectra/s",
                 "1M spectra in 10 min", 1e6 / 600))
@@ -329,7 +360,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch and LightGBM threads")
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="only these rows (and the GEMM peaks): matmul_vit_shape vit_train_paper "
-                             "vit_train_default loader simulate fisher template_fit lightgbm_fit "
+                             "vit_train_default trainer loader simulate fisher template_fit lightgbm_fit "
                              "ridge_fit dag_dry_run")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="where the GEMM peaks and the ViT rows run (default cpu)")

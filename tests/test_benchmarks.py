@@ -19,14 +19,19 @@ def run_suite(*args):
 
 def test_rows_are_written_with_their_reference_and_ratio(tmp_path):
     out = tmp_path / "suite.csv"
-    r = run_suite("--quick", "--only", "simulate", "--out", out)
+    r = run_suite("--quick", "--only", "simulate", "trainer", "--out", out)
     assert r.returncode == 0, r.stderr
     rows = {row["name"]: row for row in csv.DictReader(out.open())}
-    assert list(rows) == ["matmul_peak_fp32", "matmul_peak_bf16", "simulate"]
+    assert list(rows) == ["matmul_peak_fp32", "matmul_peak_bf16", "vit_train_default", "vit_train_default_gflops",
+                          "vit_train_default_bf16", "vit_train_default_bf16_gflops", "trainer_default", "simulate"]
     assert all(float(row["value"]) > 0 for row in rows.values())
     sim = rows["simulate"]
     assert sim["unit"] == "spectra/s" and float(sim["reference_value"]) == pytest.approx(1e6 / 600)
     assert float(sim["ratio"]) == pytest.approx(float(sim["value"]) / float(sim["reference_value"]))
+    # the trainer is read against the step it runs (fp32 on a CPU)
+    trainer, step = rows["trainer_default"], rows["vit_train_default"]
+    assert float(trainer["reference_value"]) == pytest.approx(float(step["value"]))
+    assert float(trainer["ratio"]) == pytest.approx(float(trainer["value"]) / float(step["value"]))
     assert "simulate" in r.stdout and "ratio" in r.stdout  # the printed table
 
 
