@@ -319,6 +319,36 @@ def test_a_dry_run_of_many_gpu_jobs_sums_them_per_run_group(tmp_path):
     assert total == pytest.approx(sum(float(h) for _, _, h in groups), abs=0.05 * len(groups))
 
 
+def test_the_studies_gpu_jobs_are_sized_and_priced_like_training_runs(tmp_path, monkeypatch):
+    """Pre-training, fine-tune and shift jobs train ViTs too: they get the GPU partition, a time
+    limit and memory from their own N and epochs, and enter the dry run's GPU-hours."""
+    monkeypatch.setenv("SPECVIT_SLURM_GPU_PARTITION", "gpuq")
+    monkeypatch.setenv("SPECVIT_SLURM_PARTITION", "cpuq")
+    targets = ["results/beyond/pretrain/finetune-N10000-s0/metrics.json", "results/beyond/domain_shift/rv/metrics.csv",
+               "results/runs/vit-p16_h256_L6-N1000000-s0/metrics.json"]
+    r = paper_dry_run(tmp_path, *targets)
+    assert r.returncode == 0, r.stdout[-4000:]
+
+    def resources(output):
+        text = re.search(rf"output: {output}.*?resources: ([^\n]*)", r.stdout, re.S)[1]
+        return dict(kv.split("=", 1) for kv in text.split(", "))
+
+    pretrain = resources("results/beyond/pretrain/pretrained/metrics.json")
+    finetune, shift, main = (resources(t) for t in targets)
+    assert all(res["gpu"] == "1" and res["slurm_partition"] == "gpuq" for res in (pretrain, finetune, shift, main))
+    # pre-training: the main run's N (1M), epochs and architecture, so its time and memory
+    assert abs(int(pretrain["runtime"]) - int(main["runtime"])) <= 1 and pretrain["mem_mb"] == main["mem_mb"]
+    # the fine-tune (10k) and the shift's fine-tune (10k x 10 epochs) are small jobs
+    assert int(shift["runtime"]) < int(finetune["runtime"]) < int(main["runtime"])
+    _, jobs, total = budget_lines(r.stdout)
+    ids = sorted(j.split()[0] for j in jobs)
+    assert ids == ["pretrain-finetune-N10000-s0", "pretrain-pretrained-N1000000-s0", "shift-rv-finetune-N10000-s0",
+                   "vit-p16_h256_L6-N1000000-s0"]
+    hours = {j.split()[0]: float(j.split()[3]) for j in jobs}
+    assert hours["pretrain-pretrained-N1000000-s0"] == pytest.approx(hours["vit-p16_h256_L6-N1000000-s0"], rel=0.01)
+    assert total == pytest.approx(sum(hours.values()), abs=0.02)
+
+
 def test_a_dry_run_without_gpu_jobs_prints_no_budget(tmp_path):
     r = paper_dry_run(tmp_path, "results/runs/ridge-N50000-s0/metrics.json")
     assert r.returncode == 0, r.stdout[-4000:]

@@ -94,6 +94,7 @@ rule pretrain_run:
     threads: config["threads"]
     resources:
         gpu=1,
+        **cluster_resources(lambda w: pretrain_spec("pretrained", PRETRAIN_N, PRETRAIN_SEED)),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -128,6 +129,7 @@ rule finetune_run:
     threads: config["threads"]
     resources:
         gpu=1,
+        **cluster_resources(lambda w: pretrain_spec(w.setting, w.n, w.seed)),
     conda:
         "../../envs/torch.yaml"
     script:
@@ -191,8 +193,7 @@ rule shift_eval:
         models=list(SHIFT_MODELS),
         vit=SHIFT_VIT,
         finetune=config["domain_shift"]["finetune"],
-        train=lambda w: {**RUNS[SHIFT_VIT_RUN].train, "epochs": config["domain_shift"]["finetune"]["epochs"],
-                         "lr": config["domain_shift"]["finetune"]["lr"]} if SHIFT_VIT_RUN else None,
+        train=lambda w: shift_finetune_train() if SHIFT_VIT_RUN else None,
         seed=beyond_seed("shift"),
         subset_seed=beyond_seed("shift_finetune"),
         noise_level=config["eval"]["noise_level"],
@@ -205,6 +206,8 @@ rule shift_eval:
     threads: config["threads"]
     resources:
         gpu=1 if SHIFT_VIT_RUN else 0,
+        # sized by its ViT fine-tune; without a ViT a CPU job with the profile's defaults
+        **(cluster_resources(lambda w: shift_finetune_spec(w.shift)) if SHIFT_VIT_RUN else {}),
     conda:
         "../../envs/torch.yaml"
     script:

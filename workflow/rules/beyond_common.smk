@@ -1,7 +1,9 @@
 # Helpers of workflow/rules/beyond.smk: the config sections `attribution`, `pretrain`,
 # `domain_shift` and `eval.external` turned into run ids, settings, seeds and targets.
 
+from specvit.labels import LABEL_NAMES
 from specvit.models.vit_config import PRESETS as VIT_PRESETS
+from specvit.runs import RunSpec
 
 # The shift names are the schema's keys of `domain_shift.severities` (a test keeps them equal to
 # specvit.shifts.SHIFTS); read from the config, so parsing the workflow does not import torch.
@@ -77,6 +79,29 @@ def pretrain_train(setting, seed):
     over = cfg["pretrain_train"] if setting == "pretrained" else cfg["small_train"]
     lr = {"lr": cfg["finetune_lr"]} if setting == "finetune" else {}
     return {**config["training"], **(over or {}), **lr, "seed": int(seed)}
+
+
+def shift_finetune_train():
+    """Trainer settings of the short fine-tune on shifted data: the ViT run's, with the study's epochs and lr."""
+    ft = config["domain_shift"]["finetune"]
+    return {**RUNS[SHIFT_VIT_RUN].train, "epochs": ft["epochs"], "lr": ft["lr"]}
+
+
+# The studies' training jobs as the run specs they train, for their cluster sizing (cluster.smk).
+
+
+def pretrain_spec(setting, n, seed):
+    """The pre-training (all five labels), a fine-tune or a scratch run (log g)."""
+    labels = tuple(LABEL_NAMES) if setting == "pretrained" else ("logg",)
+    return RunSpec(f"pretrain-{setting}-N{n}-s{seed}", f"pretrain-{setting}", "vit", int(n), int(seed),
+                   labels=labels, vit=pretrain_vit(), train=pretrain_train(setting, seed))
+
+
+def shift_finetune_spec(shift):
+    """The fine-tune of the ViT inside a shift's job (its evaluations are small beside it)."""
+    n = config["domain_shift"]["finetune"]["n_train"]
+    return RunSpec(f"shift-{shift}-finetune-N{n}-s0", f"shift-{shift}-finetune", "vit", int(n), 0,
+                   vit=RUNS[SHIFT_VIT_RUN].vit, train=shift_finetune_train())
 
 
 def check_beyond_config():

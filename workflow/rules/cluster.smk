@@ -1,6 +1,7 @@
-# Cluster sizing of the train_run jobs (threads, memory, time limit, partition, GPU type) and the
+# Cluster sizing of the training jobs (threads, memory, time limit, partition, GPU type) and the
 # GPU-hours a dry run prints. The logic is in specvit.cluster; this file only wires it to the
-# rule's resources. Included before train.smk.
+# rules' resources: train_run, and the studies' pre-train, fine-tune and shift jobs (beyond.smk),
+# each described by the run spec (specvit.runs.RunSpec) its job trains. Included before train.smk.
 
 import atexit
 import functools
@@ -30,37 +31,49 @@ def _benchmark_records():
     return _cluster.load_records("results")
 
 
-@functools.cache
-def _train_estimate(run_id):
-    return _cluster.estimate_seconds(
-        RUNS[run_id], _benchmark_records(), _n_pixels(), config["cluster"]["gpu_tflops"]
-    )
+_ESTIMATES = {}
 
 
-def train_threads(wildcards):
-    return _cluster.run_threads(RUNS[wildcards.run_id], config)
+def _estimate(spec):
+    if spec.run_id not in _ESTIMATES:
+        _ESTIMATES[spec.run_id] = _cluster.estimate_seconds(
+            spec, _benchmark_records(), _n_pixels(), config["cluster"]["gpu_tflops"]
+        )
+    return _ESTIMATES[spec.run_id]
 
 
-def train_mem_mb(wildcards):
-    return _cluster.run_mem_mb(RUNS[wildcards.run_id], _n_pixels(), config["data"]["n_val"])
+def cluster_threads(spec_of):
+    """`threads:` of a rule whose job trains the run ``spec_of(wildcards)``."""
+    return lambda wildcards: _cluster.run_threads(spec_of(wildcards), config)
 
 
-def train_runtime(wildcards, attempt):
-    """Slurm time limit in minutes; sizing a job also enters it in the GPU ledger (so the
-    ledger holds exactly the jobs Snakemake plans to run)."""
-    spec = RUNS[wildcards.run_id]
-    estimate = _train_estimate(wildcards.run_id)
-    GPU_LEDGER.record(wildcards.run_id, _cluster.gpus_of(spec), estimate)
-    c = config["cluster"]
-    return _cluster.runtime_minutes(estimate, c["runtime_margin"], c["cpu_runtime_min"], attempt)
+def cluster_resources(spec_of):
+    """`resources:` (mem_mb, runtime, slurm_partition, gpu_model) of a rule whose job trains the
+    run ``spec_of(wildcards)``; local runs ignore them. Sizing a job's time limit also enters it
+    in the GPU ledger, so the ledger holds exactly the jobs Snakemake plans to run."""
+
+    def mem_mb(wildcards):
+        return _cluster.run_mem_mb(spec_of(wildcards), _n_pixels(), config["data"]["n_val"])
+
+    def runtime(wildcards, attempt):
+        """Slurm time limit in minutes."""
+        spec = spec_of(wildcards)
+        estimate = _estimate(spec)
+        GPU_LEDGER.record(spec.run_id, _cluster.gpus_of(spec), estimate)
+        c = config["cluster"]
+        return _cluster.runtime_minutes(estimate, c["runtime_margin"], c["cpu_runtime_min"], attempt)
+
+    def slurm_partition(wildcards):
+        return _cluster.gpu_partition(spec_of(wildcards))
+
+    def gpu_model(wildcards):
+        return _cluster.gpu_model(spec_of(wildcards))
+
+    return dict(mem_mb=mem_mb, runtime=runtime, slurm_partition=slurm_partition, gpu_model=gpu_model)
 
 
-def train_partition(wildcards):
-    return _cluster.gpu_partition(RUNS[wildcards.run_id])
-
-
-def train_gpu_model(wildcards):
-    return _cluster.gpu_model(RUNS[wildcards.run_id])
+def train_spec(wildcards):
+    return RUNS[wildcards.run_id]
 
 
 def _print_gpu_budget():

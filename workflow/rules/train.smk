@@ -25,14 +25,11 @@ rule train_run:
         "results/logs/runs/{run_id}.log",
     benchmark:
         "results/benchmarks/runs/{run_id}.tsv"
-    threads: train_threads
+    threads: cluster_threads(train_spec)
     resources:
         gpu=lambda w: 1 if RUNS[w.run_id].model == "vit" else 0,
         # cluster sizing (workflow/rules/cluster.smk, specvit.cluster); ignored by local runs
-        mem_mb=train_mem_mb,
-        runtime=train_runtime,
-        slurm_partition=train_partition,
-        gpu_model=train_gpu_model,
+        **cluster_resources(train_spec),
     conda:
         "../../envs/torch.yaml"
     script:
