@@ -337,7 +337,10 @@ def run_suite(quick: bool, threads: int, only: set[str] | None, device: torch.de
 
 
 def write_rows(rows: list[dict], out: Path) -> None:
+    """The rows as CSV at ``out``, written only when the suite has finished (no partial file)."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        print(f"replacing the earlier figures in {out}")
     with open(out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
