@@ -287,8 +287,11 @@ def run_suite(quick: bool, threads: int, only: set[str] | None, device: torch.de
                 "matmul_peak_fp32", peaks["fp32"]),
             row("matmul_vit_shape_bf16", matmul_gflops(torch.bfloat16, *shape, reps, device), "GFLOP/s",
                 "matmul_peak_bf16", peaks["bf16"]))
-    # the trainer's own precision: bf16 autocast on a GPU, fp32 on a CPU (rows [fp32, ., bf16, .])
-    trainer_row = 2 if device.type == "cuda" else 0
+    def at_trainer_precision(vit_rows_: list[dict]) -> dict:
+        """The step-rate row at the trainer's own precision: bf16 autocast on a GPU, fp32 on a CPU."""
+        name = vit_rows_[0]["name"] + ("_bf16" if device.type == "cuda" else "")
+        return next(r for r in vit_rows_ if r["name"] == name)
+
     paper_batch = batch or (64 if quick else 256)
     if want("vit_train_paper") or (want("trainer") and device.type == "cuda"):
         paper_rows = vit_rows("vit_train_paper", "p16_h256_L6", paper_batch, reps, peaks, device, compile_model)
@@ -296,23 +299,25 @@ def run_suite(quick: bool, threads: int, only: set[str] | None, device: torch.de
     default_rate = None
     if want("vit_train_default") or want("loader") or want("trainer"):
         default_rows = vit_rows("vit_train_default", "tiny", 256, reps + 2, peaks, device, compile_model)
-        default_rate = default_rows[trainer_row]["value"]
+        default_step = at_trainer_precision(default_rows)
+        default_rate = default_step["value"]
         add(*default_rows)
     if want("trainer"):
         add(row("trainer_default", trainer_rate("tiny", 8192 if quick else 32768, 256, device), "samples/s",
-                f"{default_rows[trainer_row]['name']} (the step alone)", default_rate))
+                f"{default_step['name']} (the step alone)", default_rate))
         if device.type == "cuda":  # hours on a CPU
+            paper_step = at_trainer_precision(paper_rows)
             add(row("trainer_paper", trainer_rate("p16_h256_L6", 32768, paper_batch, device), "samples/s",
-                    f"{paper_rows[trainer_row]['name']} (the step alone)", paper_rows[trainer_row]["value"]))
+                    f"{paper_step['name']} (the step alone)", paper_step["value"]))
     if want("loader"):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "train.h5"
             write_training_file(path, 4096 if quick else 20000)
             size_mb = path.stat().st_size / 2**20
-            add(row("loader", loader_rate(path, 256, 2, cache_mb=1e6), "samples/s",
-                    f"{default_rows[trainer_row]['name']} (samples/s consumed)", default_rate),
-                row("loader_streamed", loader_rate(path, 256, 2, cache_mb=size_mb / 8), "samples/s",
-                    f"{default_rows[trainer_row]['name']} (samples/s consumed)", default_rate))
+            consumed = f"{default_step['name']} (samples/s consumed)"
+            add(row("loader", loader_rate(path, 256, 2, cache_mb=1e6), "samples/s", consumed, default_rate),
+                row("loader_streamed", loader_rate(path, 256, 2, cache_mb=size_mb / 8), "samples/s", consumed,
+                    default_rate))
     if want("simulate"):
         add(row("simulate", bench_simulate(2048 if quick else 8192, reps), "spectra/s",
                 "1M spectra in 10 min", 1e6 / 600))

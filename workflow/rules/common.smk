@@ -310,7 +310,8 @@ def _parsed(path):
     path = Path(path)
     if path not in _PARSED:
         tree = ast.parse(path.read_text(), filename=str(path))
-        _PARSED[path] = (_scan_imports(tree), _code_digest(tree))
+        imports = _scan_imports(tree)  # first: _code_digest strips the docstrings in place
+        _PARSED[path] = (imports, _code_digest(tree))
     return _PARSED[path]
 
 
