@@ -32,14 +32,13 @@ validate(config, "config/schema/config.schema.yaml")
 check_consistency(config)
 check_writable_folder("results")  # one clear message instead of a traceback in the first job
 
-from specvit.results import main_runs
-from specvit.runs import expand_runs
+from specvit.pipeline.runs import expand_runs, main_runs
 
 RUNS = expand_runs(config["runs"], config["training"])
 MAIN_RUNS = main_runs(RUNS)  # {group: its largest-N run}: the models of Table 3 and Figure 1
 GROUP_RUNS = list(RUNS)  # the runs of the `runs` groups (scaling curve, learning curves)
 
-from specvit.ablations import expand_ablations
+from specvit.pipeline.ablations import expand_ablations
 
 # {ablation: {run_id: RunSpec}}: the variants of each ablation, which join RUNS as ordinary runs
 ABLATIONS = expand_ablations(config["ablations"], config["training"], config["data"]["subsets"])

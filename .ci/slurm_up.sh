@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start a one-node Slurm cluster on this machine for the integration test (tests/test_slurm.py):
+# Start a one-node Slurm cluster on this machine for the integration test (tests/cluster/test_slurm.py):
 # munged, slurmctld and slurmd with private config, state, logs and sockets under $SPECVIT_SLURM_DIR
 # (default /tmp/specvit-slurm), one partition `ci`, and a `gpu` GRES with two fake devices.
 # Installs Debian's slurmctld, slurmd, slurm-client and munge if they are missing (needs root).

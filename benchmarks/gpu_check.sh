@@ -19,7 +19,7 @@ python=${PYTHON:-python3}
 "$python" -c 'import sys, torch; torch.cuda.is_available() or sys.exit(
     f"gpu_check: this torch ({torch.__version__}) sees no CUDA device; run it on a GPU machine")'
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$out/gpu_info.csv"
-"$python" -m pytest -q -p no:cacheprovider tests/test_cuda.py
+"$python" -m pytest -q -p no:cacheprovider tests/cluster/test_cuda.py
 "$python" benchmarks/run.py --device cuda --threads 8 --only matmul_vit_shape vit_train_paper vit_train_default trainer loader \
     --out "$out/gpu_suite.csv"
 "$python" benchmarks/run.py --device cuda --threads 8 --compile --only vit_train_paper \

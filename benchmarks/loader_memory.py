@@ -4,7 +4,7 @@ cache versus held in RAM, each in a fresh interpreter.
     python benchmarks/loader_memory.py [--rows 32768] [--cache-mb 64] [--epochs 1] [--dir /tmp]
 
 Writes a split of ``--rows`` spectra at 4096 pixels (flux + error float32: 32768 rows = 1 GiB)
-block by block, then for each mode trains the ``tiny`` ViT preset (``specvit.models.vit_regressor``)
+block by block, then for each mode trains the ``tiny`` ViT preset (``specvit.training.vit_regressor``)
 for ``--epochs`` epochs and reports the peak resident memory of the whole process (``peak_mb``,
 imports included) and its growth from just before the data are opened (``growth_mb``), the
 training throughput and the wall time. Prints a Markdown table (benchmarks/README.md, "Loader memory").
@@ -26,11 +26,11 @@ P = 4096
 CHILD = """
 import json, sys, time
 import numpy as np, torch
-from specvit.data import read_arrays, read_labels, read_wave
-from specvit.loader import fixed_noisy, open_training_spectra
-from specvit.memory import peak_rss_mb, reset_peak_rss
+from specvit.data.contract import read_arrays, read_labels, read_wave
+from specvit.data.loader import fixed_noisy, open_training_spectra
+from specvit.runtime.memory import peak_rss_mb, reset_peak_rss
 from specvit.models.vit import PRESETS
-from specvit.models.vit_regressor import VitRegressor
+from specvit.training.vit_regressor import VitRegressor
 
 path, cache_mb, epochs, n_val = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(2)
@@ -53,7 +53,7 @@ print(json.dumps({"store": type(store).__name__, "n_train": int(rows.size), "cac
 
 def write_file(path: Path, n: int, seed: int = 0, block: int = 1024) -> None:
     """Spectra whose line depths encode log g, written block by block (the writer never holds the file)."""
-    from specvit.data import SplitWriter
+    from specvit.data.contract import SplitWriter
 
     rng = np.random.default_rng(seed)
     wave = np.linspace(7100.0, 8850.0, P)

@@ -75,10 +75,10 @@ def matmul_gflops(dtype: torch.dtype, m: int, k: int, n: int, repeats: int, devi
 def vit_train_rate(preset: str, batch: int, steps: int, bf16: bool, device: torch.device,
                    compile_model: bool = False) -> float:
     """Training samples/s of a ViT preset at 4096 pixels on ``device``: forward, MSE loss, backward
-    and the AdamW step of ``specvit.train`` (same optimizer and settings), on random spectra
+    and the AdamW step of ``specvit.training.trainer`` (same optimizer and settings), on random spectra
     already on the device; best of ``steps`` steps."""
     from specvit.models.vit import ViTConfig, build_vit
-    from specvit.train import make_optimizer
+    from specvit.training.trainer import make_optimizer
 
     torch.manual_seed(0)
     model = build_vit(ViTConfig.from_preset(preset, 4096)).to(device)
@@ -114,12 +114,12 @@ def vit_rows(name: str, preset: str, batch: int, steps: int, peaks: dict, device
 
 
 def trainer_rate(preset: str, n: int, batch: int, device: torch.device) -> float:
-    """Samples/s of ``specvit.train.train`` itself in its second epoch, as history.csv records it:
+    """Samples/s of ``specvit.training.trainer.train`` itself in its second epoch, as history.csv records it:
     the in-RAM loader drawing fresh noise, the schedule, loss, clipping, the AdamW step and the
     per-step bookkeeping on ``device`` at the trainer's default precision (bf16 autocast on a GPU,
     fp32 on a CPU); validation and checkpoints fall outside the timed loop. Random spectra."""
     from specvit.models.vit import ViTConfig, build_vit
-    from specvit.train import TrainConfig, train
+    from specvit.training.trainer import TrainConfig, train
 
     rng = np.random.default_rng(0)
     flux = rng.uniform(0.5, 1.0, (n, 4096)).astype(np.float32)
@@ -139,10 +139,10 @@ def trainer_rate(preset: str, n: int, batch: int, device: torch.device) -> float
 
 def write_training_file(path: Path, n: int) -> None:
     """A training split of ``n`` synthetic spectra in the data contract (noise-free flux, 1-sigma error)."""
-    from specvit.data import write_split
-    from specvit.forward import SpectrumModel, simulate
-    from specvit.labels import LABEL_NAMES, LabelSpace
-    from specvit.noise import pixel_sigma
+    from specvit.data.contract import write_split
+    from specvit.physics.spectrum import SpectrumModel, simulate
+    from specvit.physics.labels import LABEL_NAMES, LabelSpace
+    from specvit.physics.noise import pixel_sigma
 
     model = SpectrumModel()
     labels = LabelSpace().sample(n, np.random.default_rng(0))
@@ -155,10 +155,10 @@ def write_training_file(path: Path, n: int) -> None:
 
 
 def loader_rate(path: Path, batch: int, epochs: int, cache_mb: float) -> float:
-    """Samples/s the training data pipeline delivers from the HDF5 file (``specvit.loader``, as the
+    """Samples/s the training data pipeline delivers from the HDF5 file (``specvit.data.loader``, as the
     trainer opens it): shuffled batches with fresh noise; with a ``cache_mb`` smaller than the
     file, streamed in windows of contiguous blocks (the path of a 1M-spectrum training set)."""
-    from specvit.loader import NoisyBatches, open_training_spectra
+    from specvit.data.loader import NoisyBatches, open_training_spectra
 
     def run():
         store = open_training_spectra(path, None, cache_mb)
@@ -175,8 +175,8 @@ def loader_rate(path: Path, batch: int, epochs: int, cache_mb: float) -> float:
 
 def bench_simulate(n: int, repeats: int) -> float:
     """Spectra/s of the forward model at 4096 pixels (float32, batches of 1024)."""
-    from specvit.forward import SpectrumModel, simulate
-    from specvit.labels import LabelSpace
+    from specvit.physics.spectrum import SpectrumModel, simulate
+    from specvit.physics.labels import LabelSpace
 
     model = SpectrumModel()
     labels = LabelSpace().sample(n, np.random.default_rng(0))
@@ -185,9 +185,9 @@ def bench_simulate(n: int, repeats: int) -> float:
 
 def bench_fisher(n: int, n_mags: int, repeats: int) -> float:
     """Stars/s for the exact 5D Fisher matrix and CRLB of log g at ``n_mags`` magnitudes (float64)."""
-    from specvit.fisher import ceiling_per_star
-    from specvit.forward import SpectrumModel
-    from specvit.labels import LabelSpace
+    from specvit.physics.fisher import ceiling_per_star
+    from specvit.physics.spectrum import SpectrumModel
+    from specvit.physics.labels import LabelSpace
 
     model = SpectrumModel()
     labels = LabelSpace().sample(n, np.random.default_rng(0))
@@ -197,11 +197,11 @@ def bench_fisher(n: int, n_mags: int, repeats: int) -> float:
 
 def bench_template(n: int) -> float:
     """Stars/s of the template fit (the default config's 2 starts) on noisy spectra at mag 21."""
-    from specvit.forward import SpectrumModel, simulate
-    from specvit.labels import LabelSpace
-    from specvit.loader import fixed_noisy
+    from specvit.physics.spectrum import SpectrumModel, simulate
+    from specvit.physics.labels import LabelSpace
+    from specvit.data.loader import fixed_noisy
     from specvit.models.template import TemplateFitRegressor
-    from specvit.noise import pixel_sigma
+    from specvit.physics.noise import pixel_sigma
 
     model = SpectrumModel()
     labels = LabelSpace().sample(n, np.random.default_rng(1))
@@ -217,10 +217,10 @@ def bench_template(n: int) -> float:
 
 def baseline_data(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Noisy spectra [n, 4096] and log g of ``n`` synthetic stars at mag 21 (seeded)."""
-    from specvit.forward import SpectrumModel, simulate
-    from specvit.labels import LABEL_NAMES, LabelSpace
-    from specvit.loader import fixed_noisy
-    from specvit.noise import pixel_sigma
+    from specvit.physics.spectrum import SpectrumModel, simulate
+    from specvit.physics.labels import LABEL_NAMES, LabelSpace
+    from specvit.data.loader import fixed_noisy
+    from specvit.physics.noise import pixel_sigma
 
     labels = LabelSpace().sample(n, np.random.default_rng(2))
     flux = simulate(labels, SpectrumModel(), batch_size=1024)

@@ -1,9 +1,10 @@
 # Ablations (config `ablations`): each is a group of run variants that joined RUNS in the
 # Snakefile (so train_run / evaluate_run build them), summarised by one rule pattern into a
 # table and a figure: results/tables/<table>.{csv,md,tex} and results/figures/<figure>.{pdf,png},
-# names in specvit.ablations.KINDS.
+# names in specvit.studies.ablations.KINDS.
 
-from specvit.ablations import KINDS, run_inputs, vit_variants
+from specvit.studies.ablations import KINDS
+from specvit.pipeline.ablations import run_inputs, vit_variants
 
 ABLATION_CATEGORY = "Ablations (§6.6 tokenization, P1.1-P1.4)"  # report section of every ablation output
 INIT_SEEDS = 8  # initialisation seeds of the gradient-norm check (seed spread is as large as the effect)

@@ -1,12 +1,12 @@
 # Helpers of workflow/rules/beyond.smk: the config sections `attribution`, `pretrain`,
 # `domain_shift` and `eval.external` turned into run ids, settings, seeds and targets.
 
-from specvit.labels import LABEL_NAMES
+from specvit.physics.labels import LABEL_NAMES
 from specvit.models.vit_config import PRESETS as VIT_PRESETS
-from specvit.runs import RunSpec
+from specvit.training.spec import RunSpec
 
 # The shift names are the schema's keys of `domain_shift.severities` (a test keeps them equal to
-# specvit.shifts.SHIFTS); read from the config, so parsing the workflow does not import torch.
+# specvit.studies.shifts.SHIFTS); read from the config, so parsing the workflow does not import torch.
 SHIFTS = tuple(config["domain_shift"]["severities"])
 
 # Seeds of this file's random streams, apart from those in common.smk.

@@ -1,7 +1,7 @@
 # Cluster sizing of the training jobs (threads, memory, time limit, partition, GPU type) and the
-# GPU-hours a dry run prints. The logic is in specvit.cluster; this file only wires it to the
+# GPU-hours a dry run prints. The logic is in specvit.pipeline.cluster; this file only wires it to the
 # rules' resources: train_run, and the studies' pre-train, fine-tune and shift jobs (beyond.smk),
-# each described by the run spec (specvit.runs.RunSpec) its job trains. Included before train.smk.
+# each described by the run spec (specvit.training.spec.RunSpec) its job trains. Included before train.smk.
 
 import atexit
 import functools
@@ -9,7 +9,7 @@ import sys
 
 from snakemake_interface_executor_plugins.settings import ExecMode
 
-from specvit import cluster as _cluster
+from specvit.pipeline import cluster as _cluster
 
 GPU_LEDGER = _cluster.GpuLedger()
 
@@ -18,10 +18,10 @@ GPU_LEDGER = _cluster.GpuLedger()
 def _n_pixels():
     """Pixels per spectrum: the synthetic grid, or the user's train file (read once)."""
     if is_synthetic():
-        from specvit.forward_config import N_PIXELS
+        from specvit.physics.grid import N_PIXELS
 
         return N_PIXELS
-    from specvit.data import read_wave
+    from specvit.data.contract import read_wave
 
     return int(read_wave(data_path("train")).size)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
-from specvit.io import check_writable_folder
+from specvit.runtime.io import check_writable_folder
 
 
 SPLITS = ("train", "val", "test")
@@ -273,7 +273,7 @@ def table_targets():
 
 def ablation_targets():
     """Table (csv, md, tex) and figure (pdf, png) of every declared ablation (workflow/rules/ablations.smk)."""
-    from specvit.ablations import KINDS
+    from specvit.studies.ablations import KINDS
 
     return [f"results/tables/{KINDS[a].table}.{ext}" for a in ABLATIONS for ext in ("csv", "md", "tex")] + [
         f"results/figures/{KINDS[a].figure}.{ext}" for a in ABLATIONS for ext in ("pdf", "png")] + (
@@ -369,7 +369,7 @@ def code_hash(script):
         if path is not None:
             files.add(path)
             todo.extend(_specvit_imports(path))
-    if any(p.name == "forward.py" for p in files):
+    if any(p.name == "spectrum.py" for p in files):
         files.update((PACKAGE_DIR / "resources").glob("*.csv"))
     digest = hashlib.sha256()
     for path in sorted(files):

@@ -1,6 +1,6 @@
 # Targets and config checks of the tracking stage (rules in tracking.smk).
 
-from specvit.checklist import check_tolerances
+from specvit.reporting.checklist import check_tolerances
 
 check_tolerances(config["tracking"]["check_paper"]["tolerances"])
 

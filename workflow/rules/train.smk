@@ -28,7 +28,7 @@ rule train_run:
     threads: cluster_threads(train_spec)
     resources:
         gpu=lambda w: 1 if RUNS[w.run_id].model == "vit" else 0,
-        # cluster sizing (workflow/rules/cluster.smk, specvit.cluster); ignored by local runs
+        # cluster sizing (workflow/rules/cluster.smk, specvit.pipeline.cluster); ignored by local runs
         **cluster_resources(train_spec),
     conda:
         "../../envs/torch.yaml"

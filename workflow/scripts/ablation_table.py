@@ -1,15 +1,15 @@
 """One ablation's table from its run folders (rule ablation_table)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 from pathlib import Path
 
-from specvit.ablations import CAPTIONS, long_table, summarise
-from specvit.io import write_csv
-from specvit.runs import load_specs
-from specvit.tables import write_table
+from specvit.studies.ablations import CAPTIONS, long_table, summarise
+from specvit.runtime.io import write_csv
+from specvit.training.run import load_specs
+from specvit.reporting.tables import write_table
 
 ablation = snakemake.params.ablation
 specs = load_specs(snakemake.input.metrics)

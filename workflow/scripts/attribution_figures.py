@@ -1,13 +1,13 @@
 """Attribution figures from the arrays and the line table (rule fig_attribution)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import numpy as np
 import pandas as pd
 
-from specvit.beyond_plots import plot_attention_heads, plot_attribution
+from specvit.reporting.study_figures import plot_attention_heads, plot_attribution
 
 with np.load(snakemake.input.arrays, allow_pickle=False) as f:
     arrays = dict(f)

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from specvit import checklist
+from specvit.reporting import checklist
 
 p = snakemake.params
 numbers = checklist.numbers_table(checklist.load_paper(), checklist.Results.read(".", p.groups))

@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # LightGBM next to other jobs (see train_run.py)
 
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from specvit.domain_shift import evaluate_shift, finetune_on_shift
-from specvit.io import write_csv
-from specvit.models.base import load_model
-from specvit.shifts import ShiftSettings
+from specvit.studies.domain_shift import evaluate_shift, finetune_on_shift
+from specvit.runtime.io import write_csv
+from specvit.training.factory import load_model
+from specvit.studies.shifts import ShiftSettings
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params

@@ -3,7 +3,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from specvit.data import read_wave
-from specvit.domain_shift import evaluate_external
-from specvit.io import write_csv
-from specvit.models.base import load_model
+from specvit.data.contract import read_wave
+from specvit.studies.domain_shift import evaluate_external
+from specvit.runtime.io import write_csv
+from specvit.training.factory import load_model
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params

@@ -1,13 +1,13 @@
 """The domain-shift table from the per-shift and external results (rule domain_shift)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import pandas as pd
 
-from specvit.domain_shift import COLUMNS
-from specvit.tables import write_table
+from specvit.studies.domain_shift import COLUMNS
+from specvit.reporting.tables import write_table
 
 table = pd.concat([pd.read_csv(path) for path in snakemake.input.parts], ignore_index=True)[COLUMNS]
 write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex,

@@ -1,5 +1,5 @@
 """Pooled test metrics of one run at several test noise levels (rule evaluate_noise)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from specvit.cross_noise import metrics_at_noise_levels
-from specvit.io import write_csv
-from specvit.models.base import load_model
+from specvit.evaluation.noise_levels import metrics_at_noise_levels
+from specvit.runtime.io import write_csv
+from specvit.training.factory import load_model
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params

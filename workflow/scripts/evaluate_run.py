@@ -1,5 +1,5 @@
 """Predict the test views of one run and tabulate its metrics (rule evaluate_run)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
 
@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from specvit.coverage import warn_outside
-from specvit.data import read_labels
-from specvit.evaluate import metrics_table, predict_views, read_predictions
-from specvit.io import remove_leftovers, write_csv
-from specvit.labels import headline_label
-from specvit.models.base import load_model
-from specvit.pause import pause_point
+from specvit.evaluation.coverage import warn_outside
+from specvit.data.contract import read_labels
+from specvit.evaluation.metrics import metrics_table
+from specvit.evaluation.predictions import predict_views, read_predictions
+from specvit.runtime.io import remove_leftovers, write_csv
+from specvit.physics.labels import headline_label
+from specvit.training.factory import load_model
+from specvit.runtime.pause import pause_point
 
 torch.set_num_threads(snakemake.threads)
 for out in snakemake.output:

@@ -1,12 +1,12 @@
 """Figure 1 from Table 3 and the ceiling table (rule fig1)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import pandas as pd
 
-from specvit.plots import plot_r2_vs_snr
+from specvit.reporting.figures import plot_r2_vs_snr
 
 plot_r2_vs_snr(pd.read_csv(snakemake.input.table3), pd.read_csv(snakemake.input.ceiling),
                snakemake.output.pdf, snakemake.output.png, metadata={"Title": "R2 vs SNR"})

@@ -1,5 +1,5 @@
 """Export the registry, the ViT histories and the tables and figures to MLflow (rule mlflow)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from specvit.io import write_json
-from specvit.mlflow_export import export, tracking_uri
+from specvit.runtime.io import write_json
+from specvit.reporting.mlflow_export import export, tracking_uri
 
 p = snakemake.params
 uri = tracking_uri(p.uri, ".")

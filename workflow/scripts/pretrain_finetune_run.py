@@ -1,6 +1,6 @@
 """One run of the pre-train -> fine-tune study: the pre-training, a fine-tune or a from-scratch run
 (rules pretrain_run and finetune_run)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from specvit.data import load_subset, make_nested_subsets, validate_file
-from specvit.transfer import load_study, run_transfer
+from specvit.data.contract import load_subset, make_nested_subsets, validate_file
+from specvit.studies.pretrain_finetune import load_study, run_transfer
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params

@@ -1,13 +1,13 @@
 """The pre-train -> fine-tune table (rule pretrain_finetune)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import json
 
-from specvit.tables import write_table
-from specvit.transfer import pretrain_table
+from specvit.reporting.tables import write_table
+from specvit.studies.pretrain_finetune import pretrain_table
 
 pre = {**json.load(open(snakemake.input.pretrained)), "seed": snakemake.params.pretrain_seed}
 runs = {tuple(key): json.load(open(path)) for key, path in zip(snakemake.params.run_keys, snakemake.input.runs)}

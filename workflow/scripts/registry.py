@@ -1,15 +1,15 @@
 """The run registry results/runs.csv and the params diff results/tables/runs_compare.md (rule registry)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 from pathlib import Path
 
-from specvit.io import atomic_path
-from specvit.provenance import stamp
-from specvit.registry import build_registry, compare_markdown
-from specvit.tables import write_table
+from specvit.runtime.io import atomic_path
+from specvit.reporting.provenance import stamp
+from specvit.reporting.registry import build_registry, compare_markdown
+from specvit.reporting.tables import write_table
 
 # results/runs.csv sits beside the run folders results/runs/<run_id>/
 registry = build_registry(Path(snakemake.output.csv).parent / "runs", snakemake.params.run_ids)

@@ -1,14 +1,14 @@
 """Scaling table and its summary (rule scaling)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import pandas as pd
 
-from specvit.tables import write_table
-from specvit.results import scaling
-from specvit.runs import load_specs
+from specvit.reporting.tables import write_table
+from specvit.reporting.paper_tables import scaling
+from specvit.training.run import load_specs
 
 metrics = {rid: pd.read_csv(path) for rid, path in zip(snakemake.params.runs, snakemake.input.metrics)}
 table, summary = scaling(metrics, load_specs(snakemake.input.metrics))

@@ -1,7 +1,7 @@
 """Generate one synthetic split (rule simulate_split)."""
 import sys
 
-from specvit.io import log_to, remove_leftovers
+from specvit.runtime.io import log_to, remove_leftovers
 
 log_to(snakemake.log[0])
 for leftover in remove_leftovers(snakemake.output.h5):  # of a killed earlier attempt
@@ -9,8 +9,8 @@ for leftover in remove_leftovers(snakemake.output.h5):  # of a killed earlier at
 
 import torch
 
-from specvit.labels import LabelSpace
-from specvit.simulate import generate_split
+from specvit.physics.labels import LabelSpace
+from specvit.data.simulate import generate_split
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params

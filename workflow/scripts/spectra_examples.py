@@ -1,13 +1,13 @@
 """Figure of example synthetic spectra, PDF + PNG (rule spectra_examples)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-from specvit.plots import plot_spectra_examples
+from specvit.reporting.figures import plot_spectra_examples
 
 plot_spectra_examples(snakemake.output.pdf, snakemake.output.png)

@@ -2,11 +2,11 @@
 import os
 import re
 
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
 
-from specvit.data import make_nested_subsets, save_subset, validate_file
+from specvit.data.contract import make_nested_subsets, save_subset, validate_file
 
 train = snakemake.input.h5
 n_pool = validate_file(train, check_values=False).n

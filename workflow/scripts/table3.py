@@ -1,14 +1,14 @@
 """Table 3 from the main runs' test metrics (rule table3)."""
-from specvit.io import log_to
+from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import pandas as pd
 
-from specvit.results import table3
-from specvit.runs import load_specs
-from specvit.tables import write_table
+from specvit.reporting.paper_tables import table3
+from specvit.training.run import load_specs
+from specvit.reporting.tables import write_table
 
 runs = list(snakemake.params.runs)
 metrics = {rid: pd.read_csv(path) for rid, path in zip(runs, snakemake.input.metrics)}

@@ -6,7 +6,7 @@ import os
 if snakemake.params.spec["model"] == "lightgbm":
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from specvit.io import log_to, remove_leftovers
+from specvit.runtime.io import log_to, remove_leftovers
 
 log_to(snakemake.log[0])
 
@@ -17,8 +17,9 @@ for leftover in remove_leftovers(Path(snakemake.output.metrics).parent):  # the 
 
 import torch
 
-from specvit.jobenv import describe, job_environment
-from specvit.runs import RunSpec, execute_run
+from specvit.runtime.jobenv import describe, job_environment
+from specvit.training.spec import RunSpec
+from specvit.training.run import execute_run
 
 job = job_environment()  # Slurm job id, CUDA_VISIBLE_DEVICES, host: traced in the log and metrics.json
 print(describe(job))

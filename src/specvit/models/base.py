@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import importlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -28,16 +27,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from specvit.io import atomic_path
+from specvit.runtime.io import atomic_path
 
 MODEL_JSON = "model.json"
 FORMAT_VERSION = 1
 
 REGISTRY: dict[str, type[Regressor]] = {}
-
-# Modules that register models; load_model imports them on a miss, so a caller that only imports
-# this module can still load any saved model.
-_PROVIDER_MODULES = ("specvit.models.baselines", "specvit.models.vit_regressor", "specvit.models.template")
 
 
 def register(name: str) -> Callable[[type[Regressor]], type[Regressor]]:
@@ -319,19 +314,3 @@ class Regressor(abc.ABC):
         return f"{type(self).__name__}(labels={self.labels!r}, {args})"
 
 
-def load_model(directory) -> Regressor:
-    """Load any saved model: read ``model.json`` and dispatch on its ``name`` through ``REGISTRY``."""
-    directory = Path(directory)
-    name = read_model_json(directory)["name"]
-    if name not in REGISTRY:
-        for mod in _PROVIDER_MODULES:
-            try:
-                importlib.import_module(mod)
-            except ModuleNotFoundError as e:
-                if e.name != mod:
-                    raise
-            if name in REGISTRY:
-                break
-    if name not in REGISTRY:
-        raise ValueError(f"{directory / MODEL_JSON}: unknown model name {name!r}; registered: {sorted(REGISTRY)}")
-    return REGISTRY[name].load(directory)

@@ -1,5 +1,5 @@
 """The paper's classical baseline ``template``: a maximum-likelihood fit of all five labels to each
-spectrum with the forward model (``specvit.forward.SpectrumModel``), registered as ``template``.
+spectrum with the forward model (``specvit.physics.spectrum.SpectrumModel``), registered as ``template``.
 
 Nothing is learnt: ``fit`` only checks that the spectra lie on the forward model's wavelength grid.
 ``predict`` minimises, per spectrum, chi^2 = sum_j w_j (x_j - f_j(theta))^2 over all five labels by
@@ -10,12 +10,12 @@ batched Levenberg-Marquardt in float64:
   is frozen for that step (projected Newton), the others are solved for, and the trial point is
   clamped into the box. So the estimate is the constrained ML (it can sit on the box edge at low
   SNR), not a sigmoid-reparametrised one, whose flat tails stall LM near the bounds.
-- Jacobians: exact, by forward-mode autodiff (``specvit.fisher.jacobian``), computed only at
+- Jacobians: exact, by forward-mode autodiff (``specvit.physics.fisher.jacobian``), computed only at
   accepted points; a trial point costs one forward pass. Damping: Marquardt, lambda * diag(J^T W J),
   lambda / 3 on an accepted step, x 10 on a rejected one.
 - weights: ``error`` given -> w = 1 / error^2. ``error=None`` -> IRLS: equal weights at first, then
   every ``_REFIT_EVERY`` iterations the noise model sigma_j^2 = alpha f_j + beta (the form of
-  ``specvit.noise.pixel_sigma``: sigma^2 = (c f + B) / c^2) is refitted per star by least squares of
+  ``specvit.physics.noise.pixel_sigma``: sigma^2 = (c f + B) / c^2) is refitted per star by least squares of
   the squared residuals on the model flux, alpha, beta >= 0.
 - starts: the box centre plus ``n_starts - 1`` points drawn uniformly from the inner 90 % of the
   box by ``np.random.default_rng(seed)`` - the same starts for every spectrum, so a prediction
@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from specvit.fisher import jacobian
-from specvit.forward import ForwardParams, SpectrumModel
-from specvit.labels import LABEL_NAMES, LabelSpace
+from specvit.physics.fisher import jacobian
+from specvit.physics.spectrum import ForwardParams, SpectrumModel
+from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.models.base import Regressor, atomic_write, check_fit_inputs, check_x, register
 from specvit.models.template_config import template_settings
 

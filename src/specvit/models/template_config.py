@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from specvit.forward_config import ForwardParams
-from specvit.labels import LABEL_NAMES
+from specvit.physics.grid import ForwardParams
+from specvit.physics.labels import LABEL_NAMES
 from specvit.models.base import check_labels
 
 

@@ -1,0 +1,270 @@
+"""A differentiable synthetic spectrum model of the PFS medium-resolution red arm.
+
+It stands in for the paper's BOSZ -> PFS simulations. A spectrum of labels
+(Teff, logg, [M/H], [a/M], [C/M]) is built as
+
+    flux = LSF_rest * [ continuum * exp(-sum_k tau_k(labels) * phi_k(lambda)) ] / median
+
+- continuum: a Planck curve at Teff (smooth; its slope over the window carries Teff);
+- phi_k: an area-normalised pseudo-Voigt profile per line, evaluated only within a
+  window of pixels around the line (wide for lines with damping wings, narrow for weak
+  lines); its Gaussian part has a fixed pre-broadening of ``pre_broadening_fwhm``;
+- LSF_rest: the rest of the Gaussian line-spread function (FWHM = lambda / 5000 in total,
+  the two Gaussians adding in quadrature), applied after the exponential so that saturated
+  line cores are smoothed as an instrument smooths them;
+- the result is divided by its median over the window, as the paper's data were.
+
+Line strengths follow the physics that makes a spectrum carry log g (see ``line_sensitivities``):
+abundances, Boltzmann/Saha temperature factors 10^(-theta chi), ionised lines weakening as
+g^(-1/3) (the continuous opacity grows with electron pressure), pressure (Lorentz) widths
+growing as 10^(0.35 (logg - 4.44)) and as Z^(-1/3), hydrogen Paschen lines in the warmer
+stars, and molecular bands (TiO, CN) that appear in cool stars.
+Line lists ship as data files of the package (``resources/``); nothing is drawn at run time.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict
+from importlib import resources
+
+import numpy as np
+import torch
+
+# the grid and the physical knobs live in a torch-free module (the workflow reads them); re-exported
+from specvit.physics.grid import N_PIXELS, RESOLUTION, WAVE_START, WAVE_STEP, ForwardParams
+from specvit.physics.labels import LABEL_NAMES
+
+FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+# Reference star the line strengths of the line lists refer to.
+TEFF_REF, LOGG_REF = 5000.0, 4.44
+THETA_REF = 5040.0 / TEFF_REF
+
+# Molecular band heads (A), e-folding length of the band redward of the head (A),
+# log10 strength in a reference star where the band is present (Teff 3750 K for TiO,
+# Teff 4000 K, logg 2 for CN), and the label sensitivities (see ``_band_sensitivities``).
+TIO_BANDS = [(7054.0, 60.0, -0.1), (7589.0, 45.0, -0.4), (7666.0, 50.0, -0.5),
+             (8432.0, 18.0, -0.9), (8442.0, 18.0, -0.9), (8452.0, 18.0, -0.9)]
+CN_BANDS = [(7875.0, 30.0, -1.3), (7916.0, 35.0, -1.4), (8125.0, 40.0, -1.3)]
+
+
+def pfs_red_wave(n_pixels: int = N_PIXELS) -> np.ndarray:
+    """The wavelength grid (A, float64): lambda_j = 7100.2136 + 0.427246 j."""
+    return WAVE_START + WAVE_STEP * np.arange(n_pixels, dtype=np.float64)
+
+
+def load_line_list(name: str) -> dict[str, np.ndarray]:
+    """Read one of the shipped line lists (``named_lines`` or ``forest_lines``) into columns."""
+    text = resources.files("specvit.resources").joinpath(f"{name}.csv").read_text()
+    rows = list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+    cols = {k: [r[k] for r in rows] for k in rows[0]}
+    out = {"name": np.array(cols.pop("name")), "species": np.array(cols.pop("species"))}
+    for k, v in cols.items():
+        out[k] = np.array(v, dtype=np.float64)
+    return out
+
+
+def line_sensitivities(lines: dict[str, np.ndarray], p: ForwardParams) -> np.ndarray:
+    """d log10(strength) / d(M_H, a_M, C_M, theta - theta_ref, logg - logg_ref), shape [L, 5].
+
+    - abundance: alpha elements scale with [a/M] and carbon features with [C/M]; with [M/H],
+      minority neutrals (Na I, Fe I, ...) scale as Z, lines of the dominant ionisation stage
+      (Ca II, O I) as Z^(2/3) because the H- opacity they compete with grows with the
+      metals' electrons (Z^(1/3)); hydrogen lines do not scale with [M/H];
+    - temperature (theta = 5040 / Teff): neutral lines of easily ionised elements
+      (chi_ion < 10 eV) follow Saha x Boltzmann, 10^(theta (chi_ion - chi_exc)); lines of
+      ions and of mostly neutral atoms (O I, C I) follow Boltzmann, 10^(-theta chi_exc);
+      molecules (ion_stage 0) form in cool gas with an effective 3 eV; all scaled by
+      ``thermal_scale`` because the H- continuous opacity also changes with temperature;
+    - gravity: lines of the dominant ionisation stage (ions, and neutral O/C) weaken as
+      g^(-1/3) because the H- opacity grows with electron pressure; minority neutrals are
+      insensitive in the weak-line limit (their log g signal comes through the damping wings);
+      molecules get ``molecule_gravity_exponent``.
+    """
+    stage, chi_exc, chi_ion = lines["ion_stage"], lines["chi_exc"], lines["chi_ion"]
+    minority_neutral = (stage == 1) & (chi_ion < 10.0)
+    molecule = stage == 0
+    theta = np.where(minority_neutral, chi_ion - chi_exc, -chi_exc)
+    theta = np.where(molecule, 3.0, theta) * p.thermal_scale
+    gravity = np.where(minority_neutral, 0.0, p.ion_gravity_exponent)
+    gravity = np.where(molecule, p.molecule_gravity_exponent, gravity)
+    m_h = np.where(minority_neutral | molecule, 1.0, p.dominant_metal_exponent)
+    m_h = np.where(lines["species"] == "H", 0.0, m_h)
+    return np.stack([m_h, lines["alpha"], lines["carbon"], theta, gravity], axis=1)
+
+
+def _band_table(p: ForwardParams):
+    """Heads, lengths, reference log strengths and sensitivities [Nb, 5] of TiO and CN bands.
+
+    TiO ~ [Ti/H] with a steep temperature dependence (dissociation: effective 15 eV per
+    unit theta, so it fades within a few hundred K above 3750 K); CN ~ [C/H] and forms in
+    cool giants. Reference strengths are re-expressed at the reference star (theta_ref, logg_ref).
+    """
+    heads, lengths, log_s, sens = [], [], [], []
+    for head, length, log_a in TIO_BANDS:
+        s = np.array([1.0, 1.0, 0.0, 15.0, 0.1])
+        ref = np.array([0.0, 0.0, 0.0, 5040.0 / 3750.0 - THETA_REF, 4.5 - LOGG_REF])
+        heads.append(head); lengths.append(length); sens.append(s); log_s.append(log_a - s @ ref)
+    for head, length, log_a in CN_BANDS:
+        s = np.array([1.0, 0.0, 1.0, 3.0 * p.thermal_scale, p.molecule_gravity_exponent])
+        ref = np.array([0.0, 0.0, 0.0, 5040.0 / 4000.0 - THETA_REF, 2.0 - LOGG_REF])
+        heads.append(head); lengths.append(length); sens.append(s); log_s.append(log_a - s @ ref)
+    return np.array(heads), np.array(lengths), np.array(log_s), np.stack(sens)
+
+
+def _pseudo_voigt(dx, fwhm_g, fwhm_l):
+    """Area-normalised pseudo-Voigt (Thompson, Cox & Hastings 1987), accurate to ~1 %."""
+    fg2, fl2 = fwhm_g * fwhm_g, fwhm_l * fwhm_l
+    f = (fg2 * fg2 * fwhm_g + 2.69269 * fg2 * fg2 * fwhm_l + 2.42843 * fg2 * fwhm_g * fl2
+         + 4.47163 * fg2 * fl2 * fwhm_l + 0.07842 * fwhm_g * fl2 * fl2 + fl2 * fl2 * fwhm_l) ** 0.2
+    r = fwhm_l / f
+    eta = 1.36603 * r - 0.47719 * r * r + 0.11116 * r * r * r
+    hw = 0.5 * f
+    lorentz = (hw / np.pi) / (dx * dx + hw * hw)
+    sigma = f * FWHM_TO_SIGMA
+    gauss = torch.exp(-0.5 * (dx / sigma) ** 2) / (sigma * np.sqrt(2.0 * np.pi))
+    return eta * lorentz + (1.0 - eta) * gauss
+
+
+class _LineGroup(torch.nn.Module):
+    """Lines that share a window half-width: evaluated on [L, 2W+1] pixels and scattered into tau."""
+
+    def __init__(self, wave: np.ndarray, lines: dict[str, np.ndarray], half_width: int, p: ForwardParams):
+        super().__init__()
+        center = np.searchsorted(wave, lines["wavelength"])
+        offsets = np.arange(-half_width, half_width + 1)
+        idx = center[:, None] + offsets[None, :]
+        inside = (idx >= 0) & (idx < wave.size)
+        idx = np.clip(idx, 0, wave.size - 1)
+        self.register_buffer("index", torch.as_tensor(idx.reshape(-1)))
+        self.register_buffer("dx", torch.as_tensor(wave[idx] - lines["wavelength"][:, None]))
+        self.register_buffer("inside", torch.as_tensor(inside, dtype=torch.float64))
+        self.register_buffer("log_s", torch.as_tensor(lines["log_s"] + p.strength_offset))
+        self.register_buffer("log_gamma", torch.as_tensor(lines["log_gamma"] + np.log10(p.damping_scale)))
+        self.register_buffer("sens", torch.as_tensor(line_sensitivities(lines, p)))
+        self.damping_gravity, self.damping_metal = p.damping_gravity_exponent, p.damping_metal_exponent
+        # Gaussian FWHM before the exponential: the pre-broadening; the rest of the LSF comes later.
+        self.fwhm_g = p.pre_broadening_fwhm
+
+    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        """x: [B, 5] physics coordinates (M_H, a_M, C_M, dtheta, dlogg); adds into tau [B, P]."""
+        strength = 10.0 ** (self.log_s + x @ self.sens.T)                       # [B, L]
+        pressure = self.damping_gravity * x[:, 4:5] + self.damping_metal * x[:, 0:1]
+        gamma = 10.0 ** (self.log_gamma + pressure)                               # [B, L]
+        phi = _pseudo_voigt(self.dx, self.fwhm_g, gamma[:, :, None]) * self.inside  # [B, L, 2W+1]
+        contrib = (strength[:, :, None] * phi).reshape(x.shape[0], -1)
+        return tau.index_add(1, self.index, contrib)
+
+
+def lsf_kernel(wave: np.ndarray, pre_fwhm: float, resolution: float = RESOLUTION, half_width: int = 8) -> np.ndarray:
+    """Per-pixel Gaussian weights [P, 2H+1] of the LSF applied after the exponential: the part the
+    line profiles' pre-broadening leaves, FWHM^2 = (lambda / R)^2 - pre^2."""
+    step = np.gradient(wave)
+    fwhm = np.sqrt(np.clip((wave / resolution) ** 2 - pre_fwhm**2, 1e-6, None))
+    sigma_px = fwhm * FWHM_TO_SIGMA / step
+    m = np.arange(-half_width, half_width + 1)
+    k = np.exp(-0.5 * (m[None, :] / sigma_px[:, None]) ** 2)
+    return k / k.sum(axis=1, keepdims=True)
+
+
+class SpectrumModel(torch.nn.Module):
+    """Labels [B, 5] (``LABEL_NAMES`` order) -> continuum-normalised flux [B, P].
+
+    float32 by default; ``.double()`` (or ``dtype=torch.float64``) for Fisher work.
+    """
+
+    label_names = LABEL_NAMES
+
+    def __init__(self, params: ForwardParams | None = None, wave: np.ndarray | None = None,
+                 dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.params = params or ForwardParams()
+        wave = pfs_red_wave() if wave is None else np.asarray(wave, dtype=np.float64)
+        self.wave = wave
+        p = self.params
+        self.register_buffer("wave_t", torch.as_tensor(wave))
+        groups = []
+        for name in ("named_lines", "forest_lines"):
+            lines = load_line_list(name)
+            for w in np.unique(lines["window_px"]).astype(int):
+                sel = {k: v[lines["window_px"] == w] for k, v in lines.items()}
+                groups.append(_LineGroup(wave, sel, int(w), p))
+        self.groups = torch.nn.ModuleList(groups)
+        heads, lengths, log_s, sens = _band_table(p)
+        self.register_buffer("band_shape", torch.as_tensor(self._band_shapes(wave, heads, lengths)))
+        self.register_buffer("band_log_s", torch.as_tensor(log_s + p.strength_offset))
+        self.register_buffer("band_sens", torch.as_tensor(sens))
+        self.register_buffer("lsf_kernel", torch.as_tensor(lsf_kernel(wave, p.pre_broadening_fwhm)))
+        self.to(dtype)
+
+    @staticmethod
+    def _band_shapes(wave, heads, lengths, edge=1.0):
+        """Unit-peak band opacity: a smooth onset at the head, exponential decline redward."""
+        d = wave[None, :] - heads[:, None]
+        onset = 0.5 * (1.0 + np.tanh(d / edge))
+        return onset * np.exp(-np.clip(d, 0.0, None) / lengths[:, None])
+
+    def physics_coordinates(self, labels: torch.Tensor) -> torch.Tensor:
+        """(M_H, a_M, C_M, theta - theta_ref, logg - logg_ref) from labels in LABEL_NAMES order."""
+        teff, logg, m_h, a_m, c_m = labels.unbind(-1)
+        return torch.stack([m_h, a_m, c_m, 5040.0 / teff - THETA_REF, logg - LOGG_REF], dim=-1)
+
+    def continuum(self, teff: torch.Tensor) -> torch.Tensor:
+        """Planck curve B_lambda(Teff) over the window, divided by its value at the first pixel."""
+        c2 = 1.438777e8  # hc/k in A K
+        lam = self.wave_t
+        x = c2 / (lam[None, :] * teff[:, None])
+        x0 = c2 / (lam[0] * teff[:, None])
+        return (lam[0] / lam[None, :]) ** 5 * torch.expm1(x0) / torch.expm1(x)
+
+    def optical_depth(self, labels: torch.Tensor) -> torch.Tensor:
+        x = self.physics_coordinates(labels)
+        tau = torch.zeros(labels.shape[0], self.wave_t.shape[0], dtype=labels.dtype, device=labels.device)
+        for group in self.groups:
+            tau = group(x, tau)
+        band_strength = 10.0 ** (self.band_log_s + x @ self.band_sens.T)
+        return tau + band_strength @ self.band_shape
+
+    def convolve_lsf(self, flux: torch.Tensor) -> torch.Tensor:
+        h = (self.lsf_kernel.shape[1] - 1) // 2
+        padded = torch.nn.functional.pad(flux[:, None, :], (h, h), mode="replicate")[:, 0, :]
+        n = flux.shape[1]
+        out = padded[:, 0:n] * self.lsf_kernel[:, 0]
+        for m in range(1, 2 * h + 1):
+            out = out + padded[:, m : m + n] * self.lsf_kernel[:, m]
+        return out
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        squeeze = labels.ndim == 1
+        labels = labels.reshape(-1, len(LABEL_NAMES))
+        raw = self.continuum(labels[:, 0]) * torch.exp(-self.optical_depth(labels))
+        raw = self.convolve_lsf(raw)
+        flux = raw / raw.median(dim=1, keepdim=True).values
+        return flux[0] if squeeze else flux
+
+    def describe(self) -> dict:
+        """Generator parameters for file attributes and provenance."""
+        return {"model": "specvit.physics.spectrum.SpectrumModel", **{f"forward_{k}": v for k, v in asdict(self.params).items()}}
+
+
+@torch.no_grad()
+def simulate(labels: np.ndarray, model: SpectrumModel | None = None, batch_size: int = 512) -> np.ndarray:
+    """Noise-free flux [N, P] (float32) for labels [N, 5], in batches."""
+    model = model or SpectrumModel()
+    dtype = model.wave_t.dtype
+    out = np.empty((labels.shape[0], model.wave.size), dtype=np.float32)
+    for i in range(0, labels.shape[0], batch_size):
+        out[i : i + batch_size] = model(torch.as_tensor(labels[i : i + batch_size], dtype=dtype)).numpy()
+    return out
+
+
+def marked_features(groups=("Ca II", "Na I", "K I", "Mg I", "O I", "H I")) -> list[tuple[str, float]]:
+    """(label, wavelength) of the named lines of ``groups`` and the TiO/CN band heads, for plots."""
+    lines = load_line_list("named_lines")
+    out = []
+    for name, wave in zip(lines["name"], lines["wavelength"]):
+        species = " ".join(name.split()[:2])
+        if species in groups:
+            out.append((species if species != "H I" else "Pa", float(wave)))
+    out += [("TiO", h) for h, _, _ in TIO_BANDS] + [("CN", h) for h, _, _ in CN_BANDS]
+    return out

@@ -1,0 +1,231 @@
+"""Sizing of training jobs for a cluster: CPUs, memory, time limit, and the GPU-hours of a plan.
+
+The workflow's ``train_run`` rule takes its Slurm resources from here (``workflow/rules/train.smk``):
+
+* threads (= Slurm CPUs per task): ``threads`` of the config, LightGBM ``cluster.lightgbm_threads``;
+* ``mem_mb``: the arrays a run holds in memory, which grow with N (``run_mem_mb``);
+* ``runtime`` (minutes, Slurm's time limit): ``cluster.runtime_margin`` x the estimated time, times
+  the attempt number, so a job that timed out is retried with more time and resumes from ``last.pt``;
+* ``slurm_partition`` / ``gpu_model`` of GPU jobs from the user's environment (``SPECVIT_SLURM_*``).
+
+Time estimates come from the benchmark records of earlier runs (``results/benchmarks/runs/*.tsv``
+with the run's ``run.json`` and ``metrics.json`` beside its outputs) where a comparable record
+exists, else from a documented fallback model (``fallback_seconds``). A dry run prints the GPU-hours
+of the stale GPU jobs (``GpuLedger``, called from ``workflow/rules/cluster.smk``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from specvit.training.spec import RunSpec
+
+# Bytes held in memory per training pixel (N x P), by model: the slope of max_rss between N = 2k
+# and 50k in the benchmark records of the default build (ViT: flux + error, float32 = 8 B;
+# LightGBM: + the noisy copy, LightGBM's binned data and its gradients; Ridge: + the float64 Gram
+# work). The template fit holds flux, error and one noisy copy.
+BYTES_PER_PIXEL = {"vit": 8, "lightgbm": 18, "ridge": 14, "template": 12}
+BASE_MEMORY_MB = 2048          # interpreter, torch, the validation split's bookkeeping
+MEMORY_MARGIN = 1.25
+VAL_BYTES_PER_PIXEL = 12       # validation flux, error and the fixed noisy view (float32)
+MIN_RUNTIME_MIN = 10           # Slurm time limit never below this
+# Fallback for the overhead of one job besides training (start-up, loading data, the final
+# validation pass), in seconds.
+JOB_OVERHEAD_S = 300.0
+
+
+def gpus_of(spec: RunSpec) -> int:
+    """GPUs a run asks for: one for a ViT, none for the baselines."""
+    return 1 if spec.model == "vit" else 0
+
+
+def run_threads(spec: RunSpec, config: dict) -> int:
+    """Threads (= Slurm CPUs per task) of a run: LightGBM may get many more than the others."""
+    if spec.model == "lightgbm" and config["cluster"]["lightgbm_threads"]:
+        return int(config["cluster"]["lightgbm_threads"])
+    return int(config["threads"])
+
+
+def run_mem_mb(spec: RunSpec, n_pixels: int, n_val: int) -> int:
+    """Memory request of a run in MB: its training arrays scale with N, plus validation and a base."""
+    n_bytes = BYTES_PER_PIXEL[spec.model] * spec.n_train * n_pixels + VAL_BYTES_PER_PIXEL * n_val * n_pixels
+    return int(math.ceil(MEMORY_MARGIN * (BASE_MEMORY_MB + n_bytes / 2**20)))
+
+
+def epochs_of(spec: RunSpec) -> int:
+    return int(spec.train.get("epochs", 1)) if spec.model == "vit" else 1
+
+
+# ---------------------------------------------------------------- time estimates
+
+
+@dataclass(frozen=True)
+class Record:
+    """One finished run's benchmark: wall seconds of its job, and what it trained."""
+
+    run_id: str
+    spec: RunSpec
+    seconds: float
+    epochs: int
+    device: str
+
+    @property
+    def seconds_per_item(self) -> float:
+        """Seconds per training spectrum and epoch."""
+        return self.seconds / (self.spec.n_train * self.epochs)
+
+
+def load_records(results_dir="results") -> list[Record]:
+    """Every run with a benchmark TSV, its run.json and metrics.json under ``results_dir``.
+
+    Runs missing one of the three files (still running, failed, deleted) are left out."""
+    results_dir = Path(results_dir)
+    records = []
+    for tsv in sorted((results_dir / "benchmarks" / "runs").glob("*.tsv")):
+        run_dir = results_dir / "runs" / tsv.stem
+        if not ((run_dir / "run.json").is_file() and (run_dir / "metrics.json").is_file()):
+            continue
+        bench = pd.read_csv(tsv, sep="\t")
+        if bench.empty:
+            continue
+        d = json.loads((run_dir / "run.json").read_text())
+        spec = RunSpec(**{**d, "labels": tuple(d["labels"])})
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        epochs = int((metrics.get("fit") or {}).get("epochs") or epochs_of(spec))
+        records.append(Record(tsv.stem, spec, float(bench["s"].iloc[-1]), epochs,
+                              str(metrics.get("device", "cpu"))))
+    return records
+
+
+def _comparable(record: Record, spec: RunSpec) -> bool:
+    """Same model and architecture (ViT) or settings (baselines), and, for a job that asks for a
+    GPU, trained on a GPU: a laptop CPU's timing says nothing about a cluster GPU."""
+    r = record.spec
+    if r.model != spec.model or r.labels != spec.labels:
+        return False
+    if spec.model == "vit":
+        same_batch = r.train.get("batch_size") == spec.train.get("batch_size")
+        return r.vit == spec.vit and same_batch and record.device.startswith("cuda")
+    return r.params == spec.params
+
+
+def vit_train_flops(spec: RunSpec, n_pixels: int) -> float:
+    """Training FLOPs per spectrum and epoch of a ViT: 6 x parameters x tokens (forward and
+    backward of every weight) plus 12 x depth x tokens^2 x dim for the attention products."""
+    from specvit.models.vit_config import ViTConfig, n_parameters
+
+    cfg = ViTConfig.from_dict({**spec.vit, "n_pixels": n_pixels, "labels": tuple(spec.labels)})
+    t = cfg.seq_len
+    return 6.0 * n_parameters(cfg) * t + 12.0 * cfg.depth * t * t * cfg.dim
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    source: str     # "benchmarks" or "fallback"
+    detail: str
+
+    @property
+    def hours(self) -> float:
+        return self.seconds / 3600.0
+
+
+def fallback_seconds(spec: RunSpec, n_pixels: int, gpu_tflops: float) -> Estimate:
+    """The fallback model of a GPU job's time: its training FLOPs (N x epochs x ``vit_train_flops``)
+    at ``gpu_tflops`` sustained, plus ``JOB_OVERHEAD_S``."""
+    per_item = vit_train_flops(spec, n_pixels)
+    seconds = spec.n_train * epochs_of(spec) * per_item / (gpu_tflops * 1e12) + JOB_OVERHEAD_S
+    return Estimate(seconds, "fallback",
+                    f"{per_item / 1e9:.2f} GFLOP per spectrum and epoch at {gpu_tflops:g} TFLOP/s")
+
+
+def estimate_seconds(spec: RunSpec, records: list[Record], n_pixels: int, gpu_tflops: float) -> Estimate | None:
+    """Wall time of ``spec``'s job: the median seconds per spectrum and epoch of the comparable
+    records times its N x epochs; without records the fallback model for a GPU job, None otherwise."""
+    rates = [r.seconds_per_item for r in records if _comparable(r, spec)]
+    if rates:
+        seconds = statistics.median(rates) * spec.n_train * epochs_of(spec)
+        return Estimate(seconds, "benchmarks", f"{len(rates)} benchmark record(s)")
+    if gpus_of(spec):
+        return fallback_seconds(spec, n_pixels, gpu_tflops)
+    return None
+
+
+def runtime_minutes(estimate: Estimate | None, margin: float, default_min: int, attempt: int = 1) -> int:
+    """Slurm time limit in minutes: margin x estimate (or ``default_min`` without one), x attempt."""
+    base = default_min if estimate is None else max(MIN_RUNTIME_MIN, math.ceil(margin * estimate.seconds / 60))
+    return int(base * max(1, attempt))
+
+
+def gpu_partition(spec: RunSpec, environ=None) -> str:
+    """Partition of a run's job from the user's environment: SPECVIT_SLURM_GPU_PARTITION for a job
+    that asks for a GPU (falling back to SPECVIT_SLURM_PARTITION), SPECVIT_SLURM_PARTITION
+    otherwise; '' leaves the choice to the cluster's default partition."""
+    environ = os.environ if environ is None else environ
+    default = environ.get("SPECVIT_SLURM_PARTITION", "")
+    return environ.get("SPECVIT_SLURM_GPU_PARTITION", default) if gpus_of(spec) else default
+
+
+def gpu_model(spec: RunSpec, environ=None) -> str:
+    """Optional GPU type of a GPU job (SPECVIT_SLURM_GPU_MODEL, e.g. a100): '' asks for any GPU."""
+    environ = os.environ if environ is None else environ
+    return environ.get("SPECVIT_SLURM_GPU_MODEL", "") if gpus_of(spec) else ""
+
+
+# ---------------------------------------------------------------- the plan's GPU-hours
+
+
+def _run_order(run_id: str):
+    """Sort key of '{group}-N{n}-s{seed}' ids: by group, then N and seed as numbers."""
+    m = re.fullmatch(r"(.*)-N(\d+)-s(\d+)", run_id)
+    return (m[1], int(m[2]), int(m[3])) if m else (run_id, 0, 0)
+
+
+MAX_JOB_LINES = 40  # more stale GPU jobs than this: the dry run's budget is summed per run group
+
+
+class GpuLedger:
+    """The GPU jobs Snakemake plans to run, collected while it sizes them.
+
+    Snakemake evaluates a rule's resources only for the jobs it will run (the stale ones), in a
+    dry run too, so recording from the resource function sees exactly the planned jobs."""
+
+    def __init__(self):
+        self.jobs: dict[str, tuple[int, Estimate]] = {}
+
+    def record(self, run_id: str, gpus: int, estimate: Estimate | None) -> None:
+        if gpus and estimate is not None:
+            self.jobs[run_id] = (gpus, estimate)
+
+    def _job_lines(self) -> list[str]:
+        width = max(len(r) for r in self.jobs)
+        return [f"  {rid:<{width}}  {gpus} GPU  {gpus * est.hours:9.2f} GPU-h  from {est.source}: {est.detail}"
+                for rid, (gpus, est) in sorted(self.jobs.items(), key=lambda kv: _run_order(kv[0]))]
+
+    def _group_lines(self) -> list[str]:
+        """One line per run group (the run id without -N<n>-s<seed>): too many jobs to list one by one."""
+        groups: dict[str, list[float]] = {}
+        for rid, (gpus, est) in self.jobs.items():
+            groups.setdefault(re.sub(r"-N\d+-s\d+$", "", rid), []).append(gpus * est.hours)
+        width = max(len(g) for g in groups)
+        return [f"  {g:<{width}}  {len(h):3d} job(s)  {sum(h):9.2f} GPU-h" for g, h in sorted(groups.items())]
+
+    def total_gpu_hours(self) -> float:
+        return sum(g * e.hours for g, e in self.jobs.values())
+
+    def summary(self) -> str:
+        if not self.jobs:
+            return "GPU budget: no stale job asks for a GPU."
+        lines = [f"GPU budget of the {len(self.jobs)} stale job(s) that ask for a GPU (estimates):"]
+        lines += self._job_lines() if len(self.jobs) <= MAX_JOB_LINES else self._group_lines()
+        n_bench = sum(e.source == "benchmarks" for _, e in self.jobs.values())
+        lines.append(f"  total {self.total_gpu_hours():.2f} GPU-hours ({n_bench} job(s) from benchmark "
+                     f"records, {len(self.jobs) - n_bench} from the fallback model)")
+        return "\n".join(lines)

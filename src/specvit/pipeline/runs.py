@@ -1,0 +1,81 @@
+"""Run groups of the config expanded into one spec per training run, and the run that stands for
+each group.
+
+A run group in the config names a model and the values to sweep::
+
+    runs:
+      - {name: vit-tiny, model: vit, preset: tiny, n_train: [2000, 50000], seeds: [0]}
+      - {name: lightgbm, model: lightgbm, params: {num_leaves: 63}, n_train: [2000, 50000]}
+
+Each (group, N, seed) is one run with the readable, stable id ``{group}-N{n}-s{seed}``
+(``specvit.training.spec``), trained by ``specvit.training.run`` into ``results/runs/<run_id>/``.
+"""
+from __future__ import annotations
+
+from specvit.training.factory import build_model
+from specvit.training.spec import RunSpec, run_id
+
+
+MODELS = ("vit", "lightgbm", "ridge", "template")
+
+
+def expand_runs(groups: list[dict], training_defaults: dict | None = None, n_pixels: int = 4096) -> dict[str, RunSpec]:
+    """{run_id: RunSpec} for every group x N x seed of the config's ``runs`` list.
+
+    Model, preset, ViT and trainer settings are checked here, when the workflow starts, so a
+    typo fails at once with the config key in the message instead of hours later in a job.
+    """
+    from specvit.models.vit_config import PRESETS, ViTConfig  # torch-free: the workflow imports this module
+    from specvit.models.template_config import template_settings
+    from specvit.training.config import TrainConfig
+
+    specs: dict[str, RunSpec] = {}
+    for i, g in enumerate(groups or []):
+        key = f"runs[{i}] ({g.get('name')})"
+        model = g["model"]
+        if model not in MODELS:
+            raise ValueError(f"config key '{key}.model': unknown model {model!r}; expected one of {MODELS}")
+        vit: dict = {}
+        train: dict = {}
+        try:
+            if model == "vit":
+                preset = g.get("preset", "tiny")
+                if preset not in PRESETS:
+                    raise ValueError(f"unknown preset {preset!r}; known presets: {sorted(PRESETS)}")
+                vit = {**PRESETS[preset], **(g.get("vit") or {})}
+                ViTConfig.from_dict({**vit, "n_pixels": n_pixels, "labels": tuple(g.get("labels", ["logg"]))})
+                train = {**(training_defaults or {}), **(g.get("train") or {})}
+                # the ViT draws its training noise in the trainer: at the group's noise level (the key
+                # is written only when it differs, so the specs of existing runs stay as they were)
+                if float(g.get("noise_level", 1.0)) != float(train.get("noise_level", 1.0)):
+                    train["noise_level"] = float(g["noise_level"])
+                TrainConfig.from_dict(train)
+            elif model == "template":
+                template_settings(g.get("labels", ["logg"]), **{"seed": 0, **(g.get("params") or {})})
+            else:
+                build_model(RunSpec("check", g["name"], model, 1, 0, params=dict(g.get("params") or {})))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"config key '{key}': {e}") from None
+        for n in g["n_train"]:
+            for seed in g.get("seeds", [0]):
+                rid = run_id(g["name"], int(n), int(seed))
+                if rid in specs:
+                    raise ValueError(f"config key '{key}': run id {rid!r} is declared twice")
+                specs[rid] = RunSpec(
+                    run_id=rid, group=g["name"], model=model, n_train=int(n), seed=int(seed),
+                    noise_level=float(g.get("noise_level", 1.0)), labels=tuple(g.get("labels", ["logg"])),
+                    vit=vit, params=dict(g.get("params") or {}),
+                    train={**train, "seed": int(seed)} if model == "vit" else {},
+                    max_eval_stars=g.get("max_eval_stars"),
+                )
+    return specs
+
+
+def main_runs(specs: dict[str, RunSpec]) -> dict[str, str]:
+    """{group: run_id} of the run that represents each group: its largest N, lowest seed."""
+    best: dict[str, RunSpec] = {}
+    for spec in specs.values():
+        cur = best.get(spec.group)
+        if cur is None or (spec.n_train, -spec.seed) > (cur.n_train, -cur.seed):
+            best[spec.group] = spec
+    return {group: spec.run_id for group, spec in best.items()}

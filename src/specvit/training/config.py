@@ -1,0 +1,51 @@
+"""The trainer's settings (``TrainConfig``), torch-free so the workflow can check every run's
+settings when it starts without importing torch. The trainer is ``specvit.training.trainer``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+LOSSES = ("mse", "l1", "huber", "gaussian_nll")
+LABEL_NORMS = ("standard", "minmax")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; the defaults are the paper's except ``epochs`` (paper: 200)."""
+
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_epochs: float = 1.0
+    min_lr: float = 1e-5
+    clip: float = 0.5                 # max gradient norm; 0 disables clipping
+    loss: str = "mse"
+    huber_delta: float = 1.0
+    label_norm: str = "standard"
+    label_weights: dict = field(default_factory=dict)  # label -> loss weight (default 1)
+    noise_level: float = 1.0
+    seed: int = 0
+    precision: str = "auto"           # auto: bf16 autocast on CUDA, fp32 on CPU
+    device: str = "auto"
+    on_nonfinite: str = "stop"        # stop | skip (skip the step and halve the learning rate)
+    cache_mb: float = 4096.0          # training spectra held in RAM; larger subsets stream from HDF5
+
+    def __post_init__(self):
+        for name, allowed in (("loss", LOSSES), ("label_norm", LABEL_NORMS), ("precision", PRECISIONS),
+                              ("on_nonfinite", ("stop", "skip"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"training.{name} = {getattr(self, name)!r} is not one of {allowed}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("training.epochs, batch_size and lr must be positive")
+        if not self.cache_mb > 0:
+            raise ValueError(f"training.cache_mb = {self.cache_mb!r}; expected a positive size in MiB")
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "TrainConfig":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)

@@ -1,0 +1,155 @@
+"""The training loader: in-RAM and streamed (HDF5) stores give the same batches when the cache
+holds everything; a small cache streams whole blocks, still covers every row once per epoch and
+keeps peak memory bounded as N grows."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import torch
+
+from specvit.data.contract import read_arrays, write_split
+from specvit.data.loader import BLOCK_ROWS, HDF5Spectra, InMemorySpectra, NoisyBatches, open_training_spectra, rows_in
+
+P = 64
+
+
+def make_file(path, n, p=P, seed=0):
+    """A split whose flux row i is constant i (so a batch row says which file row it came from)."""
+    rng = np.random.default_rng(seed)
+    flux = np.repeat(np.arange(n, dtype=np.float32)[:, None], p, axis=1)
+    error = rng.uniform(0.01, 0.1, (n, p)).astype(np.float32)
+    write_split(path, np.linspace(7000.0, 9000.0, p), flux, error,
+                {"logg": rng.uniform(1, 5, n).astype(np.float32)}, {"source": "test"})
+    return path
+
+
+def all_batches(batches, epoch):
+    return [(x.clone(), y.clone()) for x, y in batches.epoch(epoch)]
+
+
+def test_file_store_with_room_for_everything_gives_the_in_ram_batches(tmp_path):
+    path = make_file(tmp_path / "train.h5", 700)
+    rows = np.sort(np.random.default_rng(1).choice(700, 500, replace=False))
+    flux, error = read_arrays(path, rows)
+    targets = np.random.default_rng(2).normal(size=(500, 2))
+    in_ram = NoisyBatches(flux, error, targets, 64, 1.0, seed=3)
+    streamed = NoisyBatches.from_store(HDF5Spectra(path, rows, cache_mb=100), targets, 64, 1.0, seed=3)
+    for epoch in (0, 1, 5):
+        a, b = all_batches(in_ram, epoch), all_batches(streamed, epoch)
+        assert len(a) == len(b) == len(in_ram) == 8
+        for (xa, ya), (xb, yb) in zip(a, b):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_small_cache_streams_whole_blocks_and_covers_every_row_once(tmp_path):
+    n, batch = 5 * BLOCK_ROWS + 37, 100
+    path = make_file(tmp_path / "train.h5", n)
+    store = HDF5Spectra(path, None, cache_mb=2 * BLOCK_ROWS * 2 * 4 * P / 2**20)  # two blocks per window
+    assert store.window_rows == 2 * BLOCK_ROWS
+    targets = np.arange(n, dtype=np.float64)[:, None]
+    batches = NoisyBatches.from_store(store, targets, batch, 0.0, seed=4)  # no noise: flux = row id
+    got = all_batches(batches, 0)
+    assert len(got) == len(batches) == -(-n // batch)
+    assert [len(y) for _, y in got[:-1]] == [batch] * (len(got) - 1)
+    ids = torch.cat([y[:, 0] for _, y in got]).long().numpy()
+    assert sorted(ids) == list(range(n))                      # every row exactly once
+    flux_ids = torch.cat([x for x, _ in got])
+    assert torch.equal(flux_ids, torch.from_numpy(ids).float()[:, None].expand(-1, P))  # the right rows
+    # the first window is two whole blocks: its 2 * BLOCK_ROWS rows come from exactly two blocks
+    first_window = ids[: 2 * BLOCK_ROWS]
+    assert len(set(first_window // BLOCK_ROWS)) == 2
+    # seeded: the same epoch again is identical, another epoch is shuffled differently
+    assert np.array_equal(ids, torch.cat([y[:, 0] for _, y in all_batches(batches, 0)]).long().numpy())
+    assert not np.array_equal(ids, torch.cat([y[:, 0] for _, y in all_batches(batches, 1)]).long().numpy())
+
+
+def test_open_training_spectra_uses_ram_only_when_the_subset_fits(tmp_path):
+    path = make_file(tmp_path / "train.h5", 300)
+    rows = np.arange(0, 300, 2)
+    one_row_mb = 2 * 4 * P / 2**20
+    fits = open_training_spectra(path, rows, cache_mb=150 * one_row_mb)
+    assert isinstance(fits, InMemorySpectra) and fits.n == 150
+    assert np.array_equal(fits.flux.numpy(), read_arrays(path, rows)[0])
+    streams = open_training_spectra(path, rows, cache_mb=149 * one_row_mb)
+    assert isinstance(streams, HDF5Spectra) and streams.n == 150
+    assert rows_in(149 * one_row_mb, P) == 149
+
+
+def test_training_from_the_file_store_equals_training_in_ram(tmp_path):
+    """The trainer's results do not depend on where the spectra live when the cache holds them."""
+    from specvit.models.vit import ViTConfig, build_vit
+    from specvit.training.trainer import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    n, n_val = 300, 40  # n > BLOCK_ROWS: the smallest cache streams two windows
+    logg = rng.uniform(1, 5, n + n_val).astype(np.float32)
+    flux = (1 - 0.1 * logg[:, None] * np.exp(-0.5 * ((np.arange(P) - 32) / 4.0) ** 2)).astype(np.float32)
+    error = np.full_like(flux, 0.02)
+    path = tmp_path / "train.h5"
+    write_split(path, np.linspace(7000.0, 9000.0, P), flux[:n], error[:n], {"logg": logg[:n]}, {"source": "test"})
+    x_val = flux[n:] + 0.02 * rng.normal(size=(n_val, P)).astype(np.float32)
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=3e-3, seed=1)
+    vit = {"n_pixels": P, "tokenizer": "C1D", "patch": 16, "dim": 16, "depth": 1, "heads": 2, "mlp_dim": 32,
+           "pos_encoding": "learned", "pooling": "mean"}
+
+    def fit(source, err, folder):
+        torch.manual_seed(0)
+        model = build_vit(ViTConfig.from_dict(vit))
+        info = train(model, cfg, tmp_path / folder, ("logg",), source, err, {"logg": logg[:n]}, x_val,
+                     {"logg": logg[n:]}, log=lambda *a: None)
+        return model.state_dict(), info
+
+    ram, info_ram = fit(flux[:n], error[:n], "ram")
+    streamed, info_file = fit(HDF5Spectra(path, None, cache_mb=100), None, "file")
+    assert info_ram["best_val_r2"] == info_file["best_val_r2"]
+    assert all(torch.equal(ram[k], streamed[k]) for k in ram)
+    small, info_small = fit(HDF5Spectra(path, None, cache_mb=1e-3), None, "small")  # one block per window
+    assert np.isfinite(info_small["best_val_r2"]) and info_small["epochs"] == 2
+
+
+MEMORY_PROBE = textwrap.dedent("""
+    import json, sys
+    import numpy as np, torch
+    from specvit.data.loader import NoisyBatches, open_training_spectra
+    from specvit.runtime.memory import reset_peak_rss, peak_rss_mb
+    path, cache_mb = sys.argv[1], float(sys.argv[2])
+    torch.set_num_threads(1)
+    before = reset_peak_rss()
+    store = open_training_spectra(path, None, cache_mb)
+    batches = NoisyBatches.from_store(store, np.zeros((store.n, 1)), 256, 1.0, seed=0)
+    rows = sum(len(y) for _, y in batches.epoch(0))
+    print(json.dumps({"rows": rows, "growth_mb": peak_rss_mb() - before, "store": type(store).__name__}))
+""")
+
+
+def peak_growth(path, cache_mb):
+    """Growth of peak RSS (MiB) over one epoch of batches, in a fresh interpreter."""
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path), str(cache_mb)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def test_streaming_keeps_peak_memory_bounded_as_n_grows(tmp_path):
+    """16 MiB and 128 MiB of spectra through an 8 MiB cache: the peak grows by the same few tens
+    of MiB (cache, read buffers, batches, torch's first operations), not with the data; the in-RAM
+    path (cache larger than the data) grows by the data. benchmarks/loader_memory.py does the
+    same for a 1 GB file."""
+    p = 1024
+    sizes = {}
+    for n in (2048, 16384):  # flux + error: 16 MiB and 128 MiB
+        rng = np.random.default_rng(n)
+        path = tmp_path / f"n{n}.h5"
+        flux = rng.uniform(0.5, 1.0, (n, p)).astype(np.float32)
+        write_split(path, np.linspace(7000.0, 9000.0, p), flux, np.full_like(flux, 0.05),
+                    {"logg": rng.uniform(1, 5, n).astype(np.float32)}, {"source": "test"})
+        del flux
+        sizes[n] = path
+    small, large = (peak_growth(sizes[n], cache_mb=8) for n in (2048, 16384))
+    assert small["store"] == large["store"] == "HDF5Spectra" and large["rows"] == 16384
+    data_mb = 16384 * p * 8 / 2**20
+    assert large["growth_mb"] < 0.5 * data_mb, large
+    assert large["growth_mb"] < small["growth_mb"] + 16, (small, large)
+    in_ram = peak_growth(sizes[16384], cache_mb=1024)
+    assert in_ram["store"] == "InMemorySpectra" and in_ram["growth_mb"] > 0.9 * data_mb, in_ram

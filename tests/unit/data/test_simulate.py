@@ -1,0 +1,62 @@
+"""Synthetic splits: contract, reproducibility, noise consistent with magnitudes."""
+import hashlib
+
+import numpy as np
+import pytest
+
+from specvit.data.contract import read_arrays, read_labels, validate_file
+from specvit.physics.labels import LABEL_NAMES, LabelSpace
+from specvit.physics.noise import pixel_sigma
+from specvit.data.simulate import generate_split
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sim") / "train.h5"
+    generate_split(path, n=70, seed=11, mag_range=(20.5, 22.5), chunk_size=32, progress=False)
+    return path
+
+
+def test_generated_split_follows_the_contract(split):
+    info = validate_file(split)
+    assert info.n == 70 and info.n_pixels == 4096
+    assert info.label_names == LABEL_NAMES + ("mag",)
+    assert info.attrs["source"] == "synthetic" and info.attrs["seed"] == 11
+    assert "forward_strength_offset" in info.attrs and "label_prior_logg" in info.attrs
+
+
+def test_labels_in_range_and_error_matches_each_star_magnitude(split):
+    labels = read_labels(split)
+    space = LabelSpace()
+    for i, name in enumerate(LABEL_NAMES):
+        assert space.low[i] <= labels[name].min() and labels[name].max() <= space.high[i]
+    assert 20.5 <= labels["mag"].min() and labels["mag"].max() <= 22.5
+    flux, error = read_arrays(split)
+    expected = pixel_sigma(flux.astype(np.float64), labels["mag"].astype(np.float64))
+    assert np.allclose(error, expected, rtol=1e-5)
+
+
+def test_same_seed_gives_byte_identical_files(split, tmp_path):
+    again = tmp_path / "train.h5"
+    generate_split(again, n=70, seed=11, mag_range=(20.5, 22.5), chunk_size=32, progress=False)
+    assert _sha(again) == _sha(split)
+    other = tmp_path / "other.h5"
+    generate_split(other, n=70, seed=12, mag_range=(20.5, 22.5), chunk_size=32, progress=False)
+    assert not np.array_equal(read_labels(other)["logg"], read_labels(split)["logg"])
+
+
+def test_stars_do_not_depend_on_the_chunk_size(split, tmp_path):
+    path = tmp_path / "train.h5"
+    generate_split(path, n=70, seed=11, mag_range=(20.5, 22.5), chunk_size=70, progress=False)
+    a, b = read_labels(split), read_labels(path)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert np.allclose(read_arrays(path)[0], read_arrays(split)[0], atol=1e-5)
+
+
+def test_progress_lines_in_logs(tmp_path, capsys):
+    generate_split(tmp_path / "x.h5", n=10, seed=0, chunk_size=5, progress=True)
+    assert "simulate train: 10/10 spectra" in capsys.readouterr().err

@@ -1,0 +1,106 @@
+"""Run groups -> run specs, and one run end to end for each model through the common interface."""
+import json
+
+import numpy as np
+import pytest
+
+from specvit.training.factory import load_model
+from specvit.training.spec import RunSpec
+from specvit.training.run import execute_run
+from specvit.pipeline.runs import expand_runs
+from specvit.data.simulate import generate_split
+
+
+def test_groups_expand_to_readable_stable_ids():
+    runs = expand_runs([
+        {"name": "vit-p16_h256_L6", "model": "vit", "preset": "p16_h256_L6", "n_train": [50000, 100000],
+         "seeds": [0, 1], "train": {"epochs": 3}},
+        {"name": "lightgbm", "model": "lightgbm", "n_train": [50000], "params": {"num_leaves": 15}},
+    ], training_defaults={"epochs": 200, "lr": 3e-4})
+    assert sorted(runs) == ["lightgbm-N50000-s0", "vit-p16_h256_L6-N100000-s0", "vit-p16_h256_L6-N100000-s1",
+                            "vit-p16_h256_L6-N50000-s0", "vit-p16_h256_L6-N50000-s1"]
+    vit = runs["vit-p16_h256_L6-N50000-s1"]
+    assert vit.vit["dim"] == 256 and vit.vit["depth"] == 6 and vit.vit["patch"] == 16
+    assert vit.train == {"epochs": 3, "lr": 3e-4, "seed": 1}
+    assert runs["lightgbm-N50000-s0"].params == {"num_leaves": 15} and runs["lightgbm-N50000-s0"].train == {}
+    again = RunSpec(**{**vit.to_dict(), "labels": tuple(vit.to_dict()["labels"])})
+    assert again == vit
+
+
+@pytest.mark.parametrize("group,message", [
+    ({"name": "a", "model": "cnn", "n_train": [1]}, r"'runs\[0\] \(a\).model': unknown model 'cnn'"),
+    ({"name": "a", "model": "vit", "preset": "huge", "n_train": [1]}, r"unknown preset 'huge'; known presets"),
+    ({"name": "a", "model": "vit", "vit": {"tokenizer": "FFT"}, "n_train": [1]}, r"runs\[0\] \(a\).*tokenizer.*FFT"),
+    ({"name": "a", "model": "vit", "vit": {"pos_encoding": "alibi"}, "n_train": [1]}, r"pos_encoding.*alibi"),
+    ({"name": "a", "model": "vit", "train": {"lr_max": 1.0}, "n_train": [1]}, r"unknown training setting.*lr_max"),
+    ({"name": "a", "model": "lightgbm", "params": {"n_trees": 5}, "n_train": [1]}, r"runs\[0\] \(a\).*n_trees"),
+])
+def test_bad_groups_fail_early_naming_the_key(group, message):
+    with pytest.raises(ValueError, match=message):
+        expand_runs([group])
+
+
+def test_duplicate_run_ids_are_refused():
+    with pytest.raises(ValueError, match="declared twice"):
+        expand_runs([{"name": "r", "model": "ridge", "n_train": [10, 10]}])
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from specvit.data.contract import save_subset
+
+    root = tmp_path_factory.mktemp("data")
+    generate_split(root / "train.h5", 160, seed=1, progress=False)
+    generate_split(root / "val.h5", 60, seed=2, split_name="val", progress=False)
+    save_subset(root / "N120.npy", np.arange(120))
+    return root
+
+
+@pytest.mark.parametrize("group", [
+    {"name": "vit", "model": "vit", "preset": "tiny", "train": {"epochs": 2, "batch_size": 32}},
+    {"name": "lgb", "model": "lightgbm", "params": {"n_estimators": 20, "num_leaves": 7, "min_data_in_leaf": 5}},
+    {"name": "ridge", "model": "ridge", "params": {"alpha": 10.0}},
+])
+def test_one_run_of_each_model_writes_its_folder(data, tmp_path, group):
+    from sklearn.metrics import r2_score
+
+    from specvit.data.contract import read_arrays, read_labels
+    from specvit.data.loader import fixed_noisy
+
+    (spec,) = expand_runs([{**group, "n_train": [120]}]).values()
+    out = tmp_path / spec.run_id
+    metrics = execute_run(spec, data / "train.h5", data / "val.h5", data / "N120.npy", out, val_noise_seed=9,
+                          threads=1, log=lambda *a: None)
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert json.loads((out / "run.json").read_text())["run_id"] == spec.run_id
+    model = load_model(out / "model")
+    flux, error = read_arrays(data / "val.h5")
+    pred = model.predict(fixed_noisy(flux, error, 1.0, 9))["logg"]
+    truth = read_labels(data / "val.h5")["logg"].astype(float)
+    assert r2_score(truth, pred) == pytest.approx(metrics["val"]["logg"]["r2"], abs=1e-6)
+    if spec.model == "vit":
+        assert (out / "history.csv").exists() and (out / "best.pt").exists()
+
+
+def test_subset_of_the_wrong_size_is_refused(data, tmp_path):
+    (spec,) = expand_runs([{"name": "r", "model": "ridge", "n_train": [50]}]).values()
+    with pytest.raises(ValueError, match="holds 120 rows, run r-N50-s0 needs N=50"):
+        execute_run(spec, data / "train.h5", data / "val.h5", data / "N120.npy", tmp_path, 1, log=lambda *a: None)
+
+
+def test_same_vit_run_twice_gives_identical_results(data, tmp_path):
+    """Initial weights, batch order and noise all come from the run's seed: two runs of the same
+    spec (even after other random draws in the process) end with the same weights and metrics."""
+    import torch
+
+    (spec,) = expand_runs([{"name": "vit", "model": "vit", "preset": "tiny", "n_train": [120],
+                            "train": {"epochs": 2, "batch_size": 32}}]).values()
+    first = execute_run(spec, data / "train.h5", data / "val.h5", data / "N120.npy", tmp_path / "a", 9,
+                        threads=1, log=lambda *a: None)
+    torch.rand(1000)  # move the global generator on
+    second = execute_run(spec, data / "train.h5", data / "val.h5", data / "N120.npy", tmp_path / "b", 9,
+                         threads=1, log=lambda *a: None)
+    assert first["val"] == second["val"]
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

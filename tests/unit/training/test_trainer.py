@@ -1,0 +1,209 @@
+"""The trainer: schedule, losses, label scaling, checkpoints, exact resume, failure modes."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from toy_task import P, tiny_model, toy_data
+from specvit.data.loader import NoisyBatches
+from specvit.training.trainer import FRESH_STATE, LabelScaler, TrainConfig, TrainingDiverged, _resume, loss_fn, lr_at, make_optimizer, train
+
+
+
+def state_of(path):
+    return torch.load(path, weights_only=False)["model"]
+
+
+def test_schedule_warms_up_then_decays_to_min_lr():
+    cfg = TrainConfig(lr=1e-3, min_lr=1e-5)
+    assert lr_at(0, 100, 10, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, 100, 10, cfg) == pytest.approx(1e-3)
+    assert lr_at(10, 100, 10, cfg) == pytest.approx(1e-3)
+    assert lr_at(55, 100, 10, cfg) == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))
+    assert lr_at(100, 100, 10, cfg) == pytest.approx(1e-5)
+
+
+def test_losses_against_closed_forms():
+    out = torch.tensor([[0.5, 2.0, math.log(4.0), 0.0]])
+    target = torch.tensor([[1.5, 2.0]])
+    w = torch.ones(2)
+    assert loss_fn(out[:, :2], target, TrainConfig(loss="mse"), w).item() == pytest.approx(0.5)
+    assert loss_fn(out[:, :2], target, TrainConfig(loss="l1"), w).item() == pytest.approx(0.5)
+    assert loss_fn(out[:, :2], target, TrainConfig(loss="huber", huber_delta=0.5), w).item() == \
+        pytest.approx(0.5 * (0.5 * (1.0 - 0.25)))
+    nll = 0.5 * (math.log(4.0) + 1.0 / 4.0) + 0.5 * 0.0
+    assert loss_fn(out, target, TrainConfig(loss="gaussian_nll"), w).item() == pytest.approx(nll / 2)
+    weighted = loss_fn(out[:, :2], target, TrainConfig(loss="mse"), torch.tensor([3.0, 1.0]))
+    assert weighted.item() == pytest.approx(3 * 1.0 / 4)
+
+
+@pytest.mark.parametrize("kind", ["standard", "minmax"])
+def test_label_scaler_round_trip(kind):
+    y = np.random.default_rng(0).uniform([3750, 1], [6000, 5], size=(50, 2))
+    s = LabelScaler.fit(y, kind)
+    z = s.transform(y)
+    if kind == "standard":
+        assert np.allclose(z.mean(0), 0) and np.allclose(z.std(0), 1)
+    else:
+        assert np.allclose(z.min(0), 0) and np.allclose(z.max(0), 1)
+    again = LabelScaler.from_dict(s.to_dict())
+    assert np.allclose(again.inverse(z), y)
+
+
+def test_batches_depend_only_on_seed_and_epoch():
+    flux = np.ones((10, 4), np.float32)
+    b = NoisyBatches(flux, np.full_like(flux, 0.1), np.arange(10.0)[:, None], 4, 1.0, seed=3)
+    first = [(x.clone(), y.clone()) for x, y in b.epoch(2)]
+    again = [(x.clone(), y.clone()) for x, y in b.epoch(2)]
+    other = [(x.clone(), y.clone()) for x, y in b.epoch(3)]
+    assert len(first) == len(b) == 3 and sum(len(y) for _, y in first) == 10
+    assert all(torch.equal(a[0], c[0]) for a, c in zip(first, again))
+    assert not torch.equal(first[0][0], other[0][0])
+    assert float(torch.cat([x for x, _ in first]).std()) == pytest.approx(0.1, rel=0.5)
+
+
+def test_training_learns_and_writes_history_and_checkpoints(tmp_path):
+    flux, error, y, x_val, y_val = toy_data()
+    info = train(tiny_model(), TrainConfig(epochs=10, batch_size=16, lr=3e-3), tmp_path, ("logg",),
+                 flux, error, y, x_val, y_val, log=lambda *a: None)
+    import pandas as pd
+
+    hist = pd.read_csv(tmp_path / "history.csv")
+    assert list(hist.columns) == ["epoch", "train_loss", "val_r2", "val_mae", "lr", "grad_norm_median",
+                                  "grad_norm_max", "epoch_seconds", "samples_per_s"]
+    assert hist["epoch"].tolist() == list(range(1, 11))
+    assert hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0]
+    assert info["best_val_r2"] == hist["val_r2"].max() > 0.5
+    assert info["best_epoch"] == int(hist["epoch"][hist["val_r2"].idxmax()])
+    assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
+    assert (hist["grad_norm_max"] >= hist["grad_norm_median"]).all()
+
+
+def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path):
+    flux, error, y, x_val, y_val = toy_data()
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=3e-3, seed=5)
+    quiet = lambda *a: None  # noqa: E731
+    train(tiny_model(), cfg, tmp_path / "straight", ("logg",), flux, error, y, x_val, y_val, log=quiet)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_epoch_2(msg):
+        if msg.startswith("epoch 2/"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(tiny_model(), cfg, tmp_path / "resumed", ("logg",), flux, error, y, x_val, y_val,
+              log=kill_after_epoch_2)
+    messages = []
+    # a fresh process would build a freshly initialised model: resume must overwrite it
+    train(tiny_model(seed=99), cfg, tmp_path / "resumed", ("logg",), flux, error, y, x_val, y_val,
+          log=messages.append)
+    assert any("resuming" in m and "after epoch 2" in m for m in messages)
+    a, b = state_of(tmp_path / "straight" / "last.pt"), state_of(tmp_path / "resumed" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "straight" / "history.csv").read_text().count("\n") == \
+        (tmp_path / "resumed" / "history.csv").read_text().count("\n") == 5
+
+
+def test_checkpoint_of_another_configuration_is_refused_or_discarded(tmp_path):
+    flux, error, y, x_val, y_val = toy_data()
+    quiet = lambda *a: None  # noqa: E731
+    train(tiny_model(), TrainConfig(epochs=1, batch_size=16), tmp_path, ("logg",), flux, error, y, x_val, y_val,
+          log=quiet)
+    with pytest.raises(ValueError, match=r"cannot resume from .*last.pt: it was written by a different configuration"):
+        train(tiny_model(), TrainConfig(epochs=2, batch_size=32), tmp_path, ("logg",), flux, error, y, x_val,
+              y_val, log=quiet)
+    messages = []
+    train(tiny_model(), TrainConfig(epochs=2, batch_size=32), tmp_path, ("logg",), flux, error, y, x_val, y_val,
+          log=messages.append, discard_stale=True)
+    assert any("starting afresh" in m for m in messages)
+    (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        train(tiny_model(), TrainConfig(epochs=3, batch_size=32), tmp_path, ("logg",), flux, error, y, x_val,
+              y_val, log=quiet)
+
+
+def test_nonfinite_loss_stops_with_epoch_step_and_checkpoint(tmp_path):
+    flux, error, y, x_val, y_val = toy_data()
+    error = error.copy()
+    error[5, 3] = np.inf  # that spectrum becomes +-inf in every epoch
+    with pytest.raises(TrainingDiverged, match=r"non-finite training loss .* at epoch 1, step \d+; "
+                                               r"last good checkpoint: none yet"):
+        train(tiny_model(), TrainConfig(epochs=2, batch_size=16), tmp_path, ("logg",), flux, error, y,
+              x_val, y_val, log=lambda *a: None)
+    assert not (tmp_path / "best.pt").exists()
+
+
+def test_nonfinite_loss_can_skip_the_step_and_lower_the_lr(tmp_path):
+    flux, error, y, x_val, y_val = toy_data()
+    error = error.copy()
+    error[5, 3] = np.inf
+    messages = []
+    info = train(tiny_model(), TrainConfig(epochs=1, batch_size=16, on_nonfinite="skip"), tmp_path, ("logg",),
+                 flux, error, y, x_val, y_val, log=messages.append)
+    assert info["skipped_steps"] == 1
+    assert any("step skipped, learning rate factor now 0.5" in m for m in messages)
+
+
+def test_no_best_checkpoint_from_nan_validation(tmp_path):
+    flux, error, y, x_val, y_val = toy_data()
+    x_val = x_val.copy()
+    x_val[:] = np.nan
+    with pytest.raises(TrainingDiverged, match="no epoch .* finite validation"):
+        train(tiny_model(), TrainConfig(epochs=1, batch_size=16), tmp_path, ("logg",), flux, error, y, x_val,
+              y_val, log=lambda *a: None)
+    assert not (tmp_path / "best.pt").exists()
+
+
+def test_bad_training_settings_are_named():
+    with pytest.raises(ValueError, match=r"training.loss = 'mae' is not one of"):
+        TrainConfig(loss="mae")
+    with pytest.raises(ValueError, match=r"unknown training setting\(s\) \['epohcs'\]"):
+        TrainConfig.from_dict({"epohcs": 3})
+
+
+def fused_adamw_on_cpu():
+    """PyTorch >= 2.4 has the fused AdamW kernel on CPU too; older versions only on GPUs."""
+    try:
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=True)
+    except RuntimeError:
+        pytest.skip("this PyTorch has no fused AdamW on CPU")
+
+
+def test_the_fused_adamw_of_gpu_runs_takes_the_default_steps():
+    """make_optimizer chooses the fused AdamW for a model on a GPU; its steps equal those of the
+    default implementation to float32 rounding (compared here with the fused CPU kernel)."""
+    fused_adamw_on_cpu()
+    plain_model, fused_model = tiny_model(seed=3), tiny_model(seed=3)
+    plain = make_optimizer(plain_model, 3e-3, 0.05)
+    fused = make_optimizer(fused_model, 3e-3, 0.05, fused=True)
+    assert not any(g["fused"] for g in plain.param_groups)  # on CPU: the default
+    assert all(g["fused"] for g in fused.param_groups)
+    assert [g["weight_decay"] for g in fused.param_groups] == [0.05, 0.0]
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        x, y = torch.rand(8, P, generator=gen), torch.rand(8, 1, generator=gen)
+        for model, opt in ((plain_model, plain), (fused_model, fused)):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
+    a, b = plain_model.state_dict(), fused_model.state_dict()
+    assert any(not torch.equal(a[k], tiny_model(seed=3).state_dict()[k]) for k in a)  # they moved
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_a_resumed_run_keeps_the_optimizer_implementation_of_its_device(tmp_path):
+    """A checkpoint written on a GPU (fused AdamW) resumes on a CPU with the CPU's choice."""
+    fused_adamw_on_cpu()
+    model = tiny_model()
+    written = make_optimizer(model, 1e-3, 0.01, fused=True)
+    path = tmp_path / "last.pt"
+    torch.save({"model": model.state_dict(), "optimizer": written.state_dict(),
+                "state": dict(FRESH_STATE, history=[]), "fingerprint": "fp"}, path)
+    opt = make_optimizer(model, 1e-3, 0.01)
+    _resume(path, "fp", model, opt, log=lambda *a: None, discard_stale=False)
+    assert not any(g["fused"] for g in opt.param_groups)
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]

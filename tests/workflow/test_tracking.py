@@ -1,0 +1,377 @@
+"""Tracking end to end on a tiny config: run registry and params diff, provenance sidecars and PDF
+metadata, the Snakemake report, the generated paper checklist and check_paper, staleness after
+a config change, and the optional MLflow export. One workflow build for the whole module."""
+import hashlib
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from snakemake.utils import update_config, validate
+
+from conftest import REPO, SCHEMA, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+SMOKE = REPO / "config" / "smoke.yaml"
+# Smaller than the smoke config where this module does not need more: no template fit, two
+# magnitudes, few bootstrap resamples; still a ViT, LightGBM and Ridge at two N.
+TRACK = {
+    # the ablations and the studies beyond the core have their own tests (and builds)
+    "ablations": None, "attribution": {"enabled": False}, "pretrain": {"enabled": False},
+    "domain_shift": {"enabled": False},
+    "calibration": {"n_stars": 16, "mags": [20.0, 22.0]},
+    "eval": {"mags": [20.0, 22.0], "n_boot": 10, "pred_vs_true_mags": [20.0, 22.0]},
+    "runs": [
+        {"name": "vit-tiny", "model": "vit", "preset": "tiny", "n_train": [200]},
+        {"name": "lightgbm", "model": "lightgbm", "params": {"n_estimators": 20, "num_leaves": 7}, "n_train": [200, 600]},
+        {"name": "ridge", "model": "ridge", "params": {"alphas": [1.0, 10.0]}, "n_train": [200, 600]},
+    ],
+}
+RUNS = ["vit-tiny-N200-s0", "lightgbm-N200-s0", "lightgbm-N600-s0", "ridge-N200-s0", "ridge-N600-s0"]
+TABLES = ["results/tables/table3_main.csv", "results/tables/ceiling.csv", "results/tables/scaling.csv",
+          "results/tables/scaling_summary.csv", "results/calibration/snr_vs_mag.csv",
+          "results/calibration/ceiling_vs_paper.csv", "results/runs.csv", "results/tables/paper_numbers.csv"]
+FIGURES = [f"results/figures/{s}.pdf" for s in ("fig1_r2_vs_snr", "fig3_scaling", "learning_curves", "pred_vs_true",
+                                                "spectra_examples")]
+
+
+def write_config(path, extra=None):
+    cfg = json.loads(json.dumps(TRACK))
+    update_config(cfg, extra or {})
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def snakemake(work, *args, config=None, **kw):
+    """Snakemake on this repository's Snakefile with smoke.yaml and the module's config merged over it."""
+    return run_snakemake(work, *args, "--configfile", SMOKE, config or work / "track.yaml", **kw)
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def job_counts(output):
+    import re
+
+    table = output.split("Job stats:", 1)[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tracking")
+    write_config(work / "track.yaml")
+    r = snakemake(work, "--cores", "2", timeout=900)
+    assert r.returncode == 0, r.stdout[-6000:]
+    return work
+
+
+def resolved_config(*files):
+    """The config Snakemake sees: config.yaml, the config files merged over it, schema defaults filled."""
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for f in files:
+        update_config(cfg, yaml.safe_load(f.read_text()))
+    validate(cfg, str(SCHEMA))
+    return cfg
+
+
+# ---------------------------------------------------------------- staleness (issue point 3)
+
+
+def test_nothing_is_stale_after_the_full_build(work):
+    r = snakemake(work, "-n")
+    assert r.returncode == 0 and "Nothing to be done" in r.stdout, r.stdout[-3000:]
+
+
+def test_one_models_parameter_makes_only_its_runs_and_what_uses_them_stale(work):
+    cfg = write_config(work / "lgb_changed.yaml", {})
+    cfg.write_text(cfg.read_text().replace("num_leaves: 7", "num_leaves: 5"))
+    r = snakemake(work, "-n", config=cfg)
+    assert r.returncode == 0, r.stdout
+    assert job_counts(r.stdout) == {"train_run": 2, "evaluate_run": 2, "table3": 1, "fig1": 1, "pred_vs_true": 1,
+                                    "scaling": 1, "fig3": 1, "registry": 1, "paper_checklist": 1, "all": 1}
+    retrained = {line.split("results/runs/")[1].split("/")[0] for line in r.stdout.splitlines()
+                 if "output: results/runs/" in line}
+    assert retrained == {"lightgbm-N200-s0", "lightgbm-N600-s0"}
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_registry_has_one_row_per_run_with_its_files_numbers(work):
+    reg = pd.read_csv(work / "results/runs.csv")
+    assert list(reg["run_id"]) == ["lightgbm-N200-s0", "lightgbm-N600-s0", "ridge-N200-s0", "ridge-N600-s0",
+                                   "vit-tiny-N200-s0"]  # by model, group, N, seed
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    for row in reg.to_dict("records"):
+        run = work / "results/runs" / row["run_id"]
+        metrics = json.loads((run / "metrics.json").read_text())
+        pooled = pd.read_csv(run / "metrics_test.csv").query("view == 'pooled'").iloc[0]
+        assert row["val_r2"] == pytest.approx(metrics["val"]["logg"]["r2"], rel=1e-12)
+        assert row["test_r2"] == pytest.approx(pooled["r2"], rel=1e-12)
+        assert row["test_mae"] == pytest.approx(pooled["mae"], rel=1e-12)
+        assert row["wall_seconds"] == pytest.approx(metrics["wall_seconds"])
+        assert row["status"] == "evaluated" and row["device"] == "cpu" and row["in_config"]
+        assert row["git_commit"] == metrics["git"]["commit"] == head
+    vit = reg[reg["model"] == "vit"].iloc[0]
+    assert vit["best_epoch"] == json.loads((work / "results/runs/vit-tiny-N200-s0/metrics.json").read_text())["fit"]["best_epoch"]
+    assert vit["vit.patch"] == 64 and vit["train.epochs"] == 2
+    assert set(reg[reg["model"] == "lightgbm"]["params.num_leaves"]) == {7}
+
+
+def test_registry_lists_folders_of_other_configs_and_names_missing_runs(work, tmp_path):
+    import shutil
+
+    from specvit.reporting.registry import build_registry
+
+    runs = tmp_path / "runs"
+    shutil.copytree(work / "results/runs", runs)
+    old = runs / "ridge-old-N200-s0"  # a run of an earlier config with a group since renamed
+    shutil.copytree(runs / "ridge-N200-s0", old)
+    spec = json.loads((old / "run.json").read_text())
+    (old / "run.json").write_text(json.dumps({**spec, "run_id": old.name, "group": "ridge-old"}))
+    reg = build_registry(runs, RUNS)
+    assert len(reg) == len(RUNS) + 1
+    assert list(reg[~reg["in_config"]]["run_id"]) == ["ridge-old-N200-s0"]
+    (runs / "vit-tiny-N200-s0" / "metrics_test.csv").unlink()
+    assert build_registry(runs, RUNS).set_index("run_id").loc["vit-tiny-N200-s0", "status"] == "trained"
+    with pytest.raises(FileNotFoundError, match=r"no run folder \(run.json\) for the config's runs \['vit-tiny-N999-s0'\]"):
+        build_registry(runs, RUNS + ["vit-tiny-N999-s0"])
+
+
+def test_runs_compare_shows_what_differs_per_experiment(work):
+    text = (work / "results/tables/runs_compare.md").read_text()
+    sections = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    assert sections == ["lightgbm (2 runs)", "ridge (2 runs)", "vit (1 run)"]
+    lgb = text.split("## lightgbm")[1].split("## ridge")[0]
+    header = next(line for line in lgb.splitlines() if line.startswith("| run_id"))
+    # N differs between the two LightGBM runs; their settings are shared and listed once
+    assert [c.strip() for c in header.strip("|").split("|")][:2] == ["run_id", "n_train"]
+    assert "params.num_leaves" not in header and "`params.num_leaves` = 7" in lgb
+
+
+# ---------------------------------------------------------------- provenance
+
+
+def test_every_table_and_figure_has_a_sidecar_that_matches_the_files(work):
+    from specvit.reporting.provenance import config_hash, sidecar_path
+
+    expected_hash = config_hash(resolved_config(SMOKE, work / "track.yaml"))
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    for target in TABLES + FIGURES:
+        prov = json.loads((work / sidecar_path(target)).read_text())
+        for name, h in prov["outputs"].items():
+            assert h["sha256"] == sha256((work / target).with_name(name)), (target, name)
+        for path, h in prov["inputs"].items():
+            assert h["sha256"] == sha256(work / path), (target, path)
+        assert prov["config_hash"] == expected_hash, target
+        assert prov["git"]["commit"] == head and isinstance(prov["git"]["dirty"], bool)
+        assert prov["seeds"]["config.seed"] == 42
+        assert prov["packages"]["torch"] and prov["device"]["accelerator"] == "cpu"
+    # every file in the table and figure folders is listed in a sidecar (catches a script without `track`)
+    made = [p for d in ("tables", "figures", "calibration") for p in (work / "results" / d).iterdir()
+            if not p.name.endswith(".prov.json")]
+    for path in made:
+        prov = work / sidecar_path(path.relative_to(work))
+        assert prov.is_file() and path.name in json.loads(prov.read_text())["outputs"], path
+    table3 = json.loads((work / "results/tables/table3_main.prov.json").read_text())
+    assert set(table3["outputs"]) == {"table3_main.csv", "table3_main.md", "table3_main.tex"}
+    assert table3["rule"] == "table3" and table3["params"]["runs"] == ["vit-tiny-N200-s0", "lightgbm-N600-s0",
+                                                                        "ridge-N600-s0"]
+    assert table3["runs"] == {rid: {"seed": 0, "device": "cpu", "git_commit": head}
+                              for rid in ("lightgbm-N600-s0", "ridge-N600-s0", "vit-tiny-N200-s0")}
+    calibration = json.loads((work / "results/calibration/snr_vs_mag.prov.json").read_text())
+    assert calibration["seeds"]["params.seed"] == 42 + 4  # the calibration stream
+    for pdf in FIGURES:
+        data = (work / pdf).read_bytes()
+        assert f"config_hash={expected_hash}".encode() in data and f"commit={head}".encode() in data, pdf
+
+
+def test_tables_are_byte_identical_when_rebuilt(work):
+    tables = TABLES[:4]
+    before = {t: sha256(work / t) for t in tables}
+    r = snakemake(work, *tables, "--cores", "2", "--forcerun", "table3", "scaling", "ceiling")
+    assert r.stdout.count("Finished jobid") == 3, r.stdout[-3000:]
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert {t: sha256(work / t) for t in tables} == before
+    r = snakemake(work, "--cores", "2")  # the figures and the checklist follow the rebuilt tables
+    assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_writers_without_tracking_write_no_sidecar(tmp_path):
+    from specvit.reporting import provenance
+    from specvit.reporting.tables import write_table
+
+    provenance.untrack()
+    write_table(pd.DataFrame({"a": [1.0]}), tmp_path / "t.csv", tmp_path / "t.md")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.md"]
+
+
+def test_large_files_are_hashed_by_their_ends(tmp_path, monkeypatch):
+    from specvit.reporting import provenance
+
+    monkeypatch.setattr(provenance, "FULL_HASH_LIMIT", 10)
+    monkeypatch.setattr(provenance, "_BLOCK", 4)
+    f = tmp_path / "big.bin"
+    f.write_bytes(b"abcdXXXXXXXXwxyz")
+    h = provenance.file_hash(f)
+    assert h == {"sha256": hashlib.sha256(b"abcdwxyz").hexdigest(), "bytes": 16, "partial": True}
+    f.write_bytes(b"abcdYYYYYYYYwxyz")  # the middle is not read: the sidecar says so with `partial`
+    assert provenance.file_hash(f)["sha256"] == h["sha256"]
+
+
+# ---------------------------------------------------------------- report
+
+
+def test_report_builds_with_sections_and_rendered_captions(work):
+    r = snakemake(work, "--report", "results/report.html")
+    assert r.returncode == 0, r.stdout[-3000:]
+    html = (work / "results/report.html").read_text()
+    # the report embeds its index as JSON: {category: {subcategory: [files]}}
+    sections = {"Main results (§6.2, Table 3, Fig. 1)": ["table3_main.csv", "fig1_r2_vs_snr.pdf", "pred_vs_true.png"],
+                "Data scaling (§6.4, Fig. 3)": ["scaling.csv", "fig3_scaling.pdf"],
+                "Information ceiling (§5)": ["ceiling.csv"],
+                "Synthetic data and calibration": ["snr_vs_mag.csv", "spectra_examples.pdf"],
+                "Reproducibility (appendix)": ["runs.csv", "paper_checklist.md", "runs_compare.md"]}
+    for category, files in sections.items():
+        key = json.dumps(category) + ": {"
+        assert key in html, category
+        listed = html.split(key, 1)[1].split("]}", 1)[0]
+        for f in files:
+            assert f"/{f}\"" in listed, (category, f)
+    # captions rendered with the config that built the files: no template left, the run groups named
+    assert "snakemake.config" not in html
+    assert "run groups vit-tiny, lightgbm, ridge" in html
+    assert "Table 3: test metrics of log g" in html and "vit-tiny-N200-s0, lightgbm-N600-s0, ridge-N600-s0" in html
+
+
+# ---------------------------------------------------------------- checklist and check_paper
+
+
+def test_checklist_reports_status_and_our_numbers_beside_the_papers(work):
+    text = (work / "results/paper_checklist.md").read_text()
+    assert [line for line in text.splitlines() if line.startswith("## ")] == [
+        "## P0", "## P1", "## P2", "## Paper-readiness checklist (minimum set)"]
+    assert "### P0.1 " in text and text.split("### P0.1 ")[1].split("\n")[0].endswith("**built**")
+    assert text.split("### P0.5 ")[1].split("\n")[0].endswith("**not in this config**")
+    assert text.split("### P2.1 ")[1].split("\n")[0].endswith("**not in this config**")  # the studies are off
+    numbers = pd.read_csv(work / "results/tables/paper_numbers.csv").set_index("key")
+    table3 = pd.read_csv(work / "results/tables/table3_main.csv")
+    vit = table3[(table3["model"] == "vit-tiny") & (table3["view"] == "pooled")].iloc[0]
+    assert numbers.loc["vit.pooled.r2", "ours"] == pytest.approx(vit["r2"], rel=1e-12)
+    assert numbers.loc["vit.pooled.r2", "paper"] == 0.711  # paper/experiments.md, P0.1
+    vit22 = table3[(table3["model"] == "vit-tiny") & (table3["view"] == "sweep") & (table3["mag"] == 22.0)].iloc[0]
+    ceiling = pd.read_csv(work / "results/tables/ceiling.csv").query("kind == 'median' and dims == '5d' and mag == 22.0")
+    assert numbers.loc["vit.gap@22.0", "ours"] == pytest.approx(ceiling["r2"].item() - vit22["r2"], rel=1e-12)
+    assert numbers.loc["ceiling.median5d@22.0", "ours"] == pytest.approx(ceiling["r2"].item(), rel=1e-12)
+    assert numbers.loc["vit.gap@22.0", "diff"] == pytest.approx(numbers.loc["vit.gap@22.0", "ours"] - 0.02)
+    scaling = pd.read_csv(work / "results/tables/scaling_summary.csv").set_index("model")
+    assert numbers.loc["lightgbm.slope", "ours"] == pytest.approx(scaling.loc["lightgbm", "slope_r2_per_dex"])
+    assert pd.isna(numbers.loc["vit.scaling.r2@1000000", "ours"])  # no run at N = 1M in this config
+    assert f"| ViT test R² (pooled) | {vit['r2']:.3f} | 0.711 |" in text
+
+
+def test_check_paper_prints_the_table_and_fails_only_when_strict(work):
+    r = snakemake(work, "check_paper", "--cores", "1")
+    assert r.returncode == 0, r.stdout[-3000:]
+    rows = {line.split()[1]: line.split()[0] for line in r.stdout.splitlines()
+            if line.strip().startswith(("PASS", "FAIL", "MISSING"))}
+    assert set(rows) == set(resolved_config(SMOKE, work / "track.yaml")["tracking"]["check_paper"]["tolerances"])
+    assert rows["vit.pooled.r2"] == "FAIL"  # two epochs on 200 spectra are far from the paper's 0.711
+    n_bad = sum(result != "PASS" for result in rows.values())
+    strict = write_config(work / "strict.yaml", {"tracking": {"check_paper": {"strict": True}}})
+    r = snakemake(work, "check_paper", "--cores", "1", config=strict)
+    assert r.returncode != 0 and f"check_paper: {n_bad} numbers outside tolerance or missing" in r.stdout, r.stdout[-3000:]
+    # config files merge the tolerances over the defaults; null leaves a number out
+    only_ceiling = {key: None for key in rows} | {"ceiling.median5d@20.0": 0.05}
+    lenient = write_config(work / "lenient.yaml", {"tracking": {"check_paper": {"strict": True,
+                                                                                "tolerances": only_ceiling}}})
+    r = snakemake(work, "check_paper", "--cores", "1", config=lenient)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert [line.split()[:2] for line in r.stdout.splitlines() if line.strip().startswith(("PASS", "FAIL"))] == [
+        ["PASS", "ceiling.median5d@20.0"]]
+
+
+def test_check_paper_says_when_a_number_is_stale(work):
+    cfg = write_config(work / "lgb_changed2.yaml", {})
+    cfg.write_text(cfg.read_text().replace("num_leaves: 7", "num_leaves: 5"))
+    r = snakemake(work, "check_paper", "--cores", "1", config=cfg)
+    assert r.returncode == 0, r.stdout[-3000:]
+    line = next(line for line in r.stdout.splitlines() if "lightgbm.pooled.r2" in line)
+    assert line.split()[-1] == "stale"
+    assert next(line for line in r.stdout.splitlines() if "ceiling.median5d@20.0" in line).split()[-1] == "built"
+
+
+def test_unknown_number_key_in_the_tolerances_is_named(work):
+    cfg = write_config(work / "bad.yaml", {"tracking": {"check_paper": {"tolerances": {"vit.pooled.r3": 0.1}}}})
+    r = snakemake(work, "-n", config=cfg)
+    assert r.returncode != 0
+    assert "config key 'tracking.check_paper.tolerances' has unknown number keys ['vit.pooled.r3']" in r.stdout
+
+
+def test_tokenization_numbers_are_those_of_the_papers_setup():
+    """The paper ran C1D tokens at stride = patch with the default init: other variants do not count."""
+    from specvit.reporting.checklist import TOKENIZATION_TABLE, Results, our_number
+
+    cols = ["tokenizer", "patch", "stride", "init", "token_norm", "r2_mean"]
+    table = pd.DataFrame([("C1D", 16, 16, "lecun", "none", 0.5), ("C1D", 16, 16, "legacy", "none", 0.9),
+                          ("SW", 16, 16, "lecun", "none", 0.8), ("C1D", 16, 8, "lecun", "none", 0.7),
+                          ("C1D", 32, 32, "lecun", "layernorm", 0.95), ("C1D", 32, 32, "lecun", "none", 0.4)],
+                         columns=cols)
+    registry = pd.DataFrame({"group": ["abl-tokenization-sw-p16", "abl-tokenization-c1d-p16",
+                                       "abl-tokenization-c1d-p32", "vit-tiny", "abl-tokenization-c1d-p64"],
+                             "vit.tokenizer": ["SW", "C1D", "C1D", "C1D", "C1D"],
+                             "in_config": [True, True, True, True, False], "val_r2": [0.99, 0.61, 0.63, 0.9, 0.95]})
+    res = Results(None, None, None, None, registry, [], table)
+    assert our_number("ablation.tokenization.r2@patch16", res) == (0.5, TOKENIZATION_TABLE)
+    assert our_number("ablation.tokenization.r2@patch32", res) == (0.4, TOKENIZATION_TABLE)
+    assert np.isnan(our_number("ablation.tokenization.r2@patch64", res)[0])  # not in the table
+    assert our_number("ablation.tokenization.best_val_r2", res) == (0.63, "results/runs.csv")
+    assert np.isnan(our_number("ablation.tokenization.r2@patch16", Results(None, None, None, None, None, []))[0])
+
+
+def test_summary_status_reads_snakemakes_columns():
+    from specvit.reporting.checklist import summary_status
+
+    text = ("output_file\tdate\trule\tlog-file(s)\tstatus\tplan\n"
+            "a.csv\tMon\tr\tl\tok\tno update\n"
+            "b.csv\tMon\tr\tl\tparams changed\tupdate pending\n"
+            "c.csv\t-\tr\tl\tmissing\tupdate pending\n")
+    assert summary_status(text) == {"a.csv": "built", "b.csv": "stale", "c.csv": "missing"}
+
+
+# ---------------------------------------------------------------- MLflow (optional)
+
+
+def test_mlflow_export_mirrors_the_registry(work):
+    pytest.importorskip("mlflow")
+    pytest.importorskip("alembic")  # the SQLite store
+    from mlflow.tracking import MlflowClient
+
+    cfg = write_config(work / "mlflow.yaml", {"tracking": {"mlflow": True}})
+    for _ in range(2):  # exporting again replaces the MLflow runs instead of adding copies
+        r = snakemake(work, "results/mlflow/logged.json", "--cores", "1", "--forcerun", "mlflow", config=cfg)
+        assert r.returncode == 0, r.stdout[-3000:]
+    logged = json.loads((work / "results/mlflow/logged.json").read_text())
+    client = MlflowClient(tracking_uri=logged["tracking_uri"])
+    runs = client.search_runs([logged["experiment_id"]], filter_string="tags.`specvit.kind` = 'run'")
+    reg = pd.read_csv(work / "results/runs.csv").set_index("run_id")
+    assert sorted(r.data.tags["specvit.run_id"] for r in runs) == sorted(reg.index)
+    for run in runs:
+        rid = run.data.tags["specvit.run_id"]
+        assert run.info.run_id == logged["runs"][rid]
+        assert run.data.params["n_train"] == str(reg.loc[rid, "n_train"])
+        assert run.data.metrics["test_r2"] == pytest.approx(reg.loc[rid, "test_r2"])
+        assert run.data.tags["git_commit"] == reg.loc[rid, "git_commit"]
+    vit = logged["runs"]["vit-tiny-N200-s0"]
+    history = pd.read_csv(work / "results/runs/vit-tiny-N200-s0/history.csv")
+    steps = client.get_metric_history(vit, "epoch_val_r2")
+    assert [m.step for m in steps] == list(history["epoch"])
+    assert [m.value for m in steps] == pytest.approx(list(history["val_r2"]))
+    artifacts = {a.path for d in client.list_artifacts(logged["results_run"]) for a in client.list_artifacts(
+        logged["results_run"], d.path)}
+    assert "figures/fig1_r2_vs_snr.pdf" in artifacts and "tables/table3_main.csv" in artifacts

@@ -1,0 +1,273 @@
+"""The Snakemake workflow end to end on config/smoke.yaml, run from a temporary working
+directory (--directory) so nothing is written into the checkout."""
+import ast
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, run_snakemake
+from test_beyond_workflow import beyond_job_counts
+
+pytestmark = pytest.mark.workflow
+
+SMOKE = REPO / "config" / "smoke.yaml"
+SPLITS = ("train", "val", "test")
+SMOKE_N = {"train": 600, "val": 200, "test": 200}
+SUBSETS = (200, 400, 600)
+
+# The foundation stage's targets (later stages add theirs).
+DATA_TARGETS = ([f"results/data/{s}.h5" for s in SPLITS]
+                + [f"results/data/{s}.summary.json" for s in SPLITS]
+                + [f"results/data/subsets/N{n}.npy" for n in SUBSETS])
+CALIBRATION_TARGETS = ["results/calibration/ceiling_vs_paper.csv", "results/calibration/snr_vs_mag.csv",
+                       "results/figures/spectra_examples.pdf", "results/figures/spectra_examples.png"]
+SMOKE_RUNS = [f"{group}-N{n}-s0" for group in ("vit-tiny", "lightgbm", "ridge") for n in (200, 600)] + ["template-N200-s0"]
+RUN_TARGETS = [f"results/runs/{run}/metrics.json" for run in SMOKE_RUNS]
+CORE_TARGETS = (["results/tables/ceiling.csv", "results/tables/scaling.csv", "results/tables/scaling_summary.csv"]
+                + [f"results/tables/table3_main.{ext}" for ext in ("csv", "md", "tex")]
+                + [f"results/figures/{stem}.{ext}" for stem in ("fig1_r2_vs_snr", "fig3_scaling", "pred_vs_true",
+                                                               "learning_curves") for ext in ("pdf", "png")])
+
+
+def job_counts(output):
+    """{rule: count} from the 'Job stats' table of a dry run."""
+    table = output.split("Job stats:", 1)[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+def ablation_runs(cfg):
+    """{ablation: {run_id: spec}} of a config file merged over the default, as the Snakefile sees it."""
+    import copy
+
+    from snakemake.utils import update_config
+
+    from specvit.pipeline.ablations import expand_ablations
+
+    merged = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    update_config(merged, yaml.safe_load((REPO / "config" / cfg).read_text()))
+    return expand_ablations(merged["ablations"], merged["training"], merged["data"]["subsets"])
+
+
+def test_lint_is_clean(tmp_path):
+    for cfg in ("config.yaml", "paper.yaml", "smoke.yaml"):
+        r = run_snakemake(tmp_path, "--lint", "--configfile", REPO / "config" / cfg)
+        assert r.returncode == 0, r.stdout
+        assert "Lints for" not in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("cfg", ["config.yaml", "paper.yaml", "smoke.yaml"])
+def test_dry_run(tmp_path, cfg):
+    r = run_snakemake(tmp_path, "-n", "--configfile", REPO / "config" / cfg)
+    assert r.returncode == 0, r.stdout
+    groups = yaml.safe_load((REPO / "config" / cfg).read_text())["runs"]
+    n_runs = sum(len(g["n_train"]) * len(g.get("seeds", [0])) for g in groups)
+    has_vit = any(g["model"] == "vit" for g in groups)
+    ablations = ablation_runs(cfg)  # the ablations' runs join the run groups' (tests/workflow/test_ablations_workflow.py)
+    n_runs += sum(len(specs) for specs in ablations.values())
+    n_noise = len(ablations.get("robustness", {}))
+    assert job_counts(r.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1,
+                                    "calibration": 1, "spectra_examples": 1, "train_run": n_runs,
+                                    "evaluate_run": n_runs, "ceiling": 1, "table3": 1, "fig1": 1, "scaling": 1,
+                                    "fig3": 1,
+                                    "pred_vs_true": 1, **({"learning_curves": 1} if has_vit else {}),
+                                    "registry": 1, "paper_checklist": 1, "all": 1,
+                                    **beyond_job_counts(REPO / "config" / cfg),
+                                    "ablation_table": len(ablations), "ablation_figure": len(ablations),
+                                    "ablation_init_gradients": int("tokenization" in ablations),
+                                    **({"evaluate_noise": n_noise} if n_noise else {})}
+    subsets = yaml.safe_load((REPO / "config" / cfg).read_text())["data"]["subsets"]
+    for n in subsets:
+        assert f"results/data/subsets/N{n}.npy" in r.stdout
+
+
+def test_dry_run_of_the_paper_dag_does_not_import_torch(tmp_path):
+    """Reading the config, checking every run group's settings and sizing the cluster jobs stay
+    torch-free: importing torch alone costs ~1 s of the 3-s budget of a dry run."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "-n", "--configfile", str(REPO / "config" / "paper.yaml")]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert "specvit.training.run" in imported  # the check saw the workflow's own imports
+    assert not imported & {"torch", "lightgbm", "sklearn", "matplotlib"}
+
+
+def test_dry_run_without_configfile_uses_default_config(tmp_path):
+    """`configfile:` is found relative to the Snakefile, not the working directory."""
+    r = run_snakemake(tmp_path, "-n")
+    assert r.returncode == 0, r.stdout
+    assert "results/data/subsets/N50000.npy" in r.stdout
+
+
+def user_files(tmp_path):
+    from specvit.data.contract import write_split
+
+    files = {}
+    for i, split in enumerate(SPLITS):
+        rng = np.random.default_rng(i)
+        n, p = (120, 40, 40)[i], 16
+        files[split] = tmp_path / "user" / f"my_{split}.h5"
+        files[split].parent.mkdir(exist_ok=True)
+        write_split(files[split], np.linspace(4000.0, 5000.0, p),
+                    rng.uniform(0.5, 1.0, (n, p)).astype(np.float32),
+                    np.full((n, p), 0.05, np.float32),
+                    {"logg": rng.uniform(1, 5, n).astype(np.float32)}, {"source": "hdf5"})
+    return files
+
+
+def test_user_hdf5_files_are_read_in_place(tmp_path):
+    """source: hdf5 -> no simulation; validation and subsets read the user's files, never copy them."""
+    files = user_files(tmp_path)
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"source": "hdf5", **{k: str(v) for k, v in files.items()},
+                                            "subsets": [50, 120]}, "ablations": None,
+                                   "runs": [{"name": "ridge", "model": "ridge", "n_train": [120]}]}))
+    work = tmp_path / "work"
+    work.mkdir()
+    targets = ([f"results/data/{s}.summary.json" for s in SPLITS] + ["results/data/subsets/N120.npy"]
+               + ["results/runs/ridge-N120-s0/metrics.json"])
+    dry = run_snakemake(work, "-n", "--configfile", cfg)
+    assert dry.returncode == 0, dry.stdout
+    assert "simulate_split" not in job_counts(dry.stdout)
+    r = run_snakemake(work, *targets, "--cores", "2", "--configfile", cfg)  # targets first: --configfile takes several values
+    assert r.returncode == 0, r.stdout
+    assert not list((work / "results" / "data").glob("*.h5"))
+    for split in SPLITS:
+        summary = json.loads((work / f"results/data/{split}.summary.json").read_text())
+        assert summary["n"] == {"train": 120, "val": 40, "test": 40}[split]
+        assert summary["label_names"] == ["logg"]
+    small, large = (np.load(work / f"results/data/subsets/N{n}.npy") for n in (50, 120))
+    assert set(small) <= set(large) and len(large) == 120
+    # a model trains on the user's 16-pixel spectra: nothing assumes the built-in grid
+    metrics = json.loads((work / "results/runs/ridge-N120-s0/metrics.json").read_text())
+    assert metrics["n_train"] == 120 and np.isfinite(metrics["val"]["logg"]["r2"])
+
+
+def copy_of_the_workflow(root):
+    """Snakefile, workflow, config, envs and package sources copied to ``root``, so a test can edit them."""
+    import shutil
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    (root / "src").mkdir(parents=True)
+    shutil.copy(REPO / "Snakefile", root / "Snakefile")
+    for part in ("workflow", "config", "envs", "src/specvit"):
+        shutil.copytree(REPO / part, root / part, ignore=ignore)
+    return root / "Snakefile"
+
+
+def test_smoke_run(tmp_path):
+    """The whole DAG on the smoke config; afterwards nothing is stale; editing a package
+    module makes exactly the outputs that run its code stale."""
+    targets = DATA_TARGETS + CALIBRATION_TARGETS + RUN_TARGETS + CORE_TARGETS
+    snakefile = copy_of_the_workflow(tmp_path / "repo")
+    tmp_path = tmp_path / "work"
+    tmp_path.mkdir()
+    r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=300, snakefile=snakefile)
+    assert r.returncode == 0, r.stdout
+    for t in targets:
+        assert (tmp_path / t).stat().st_size > 0, t
+
+    for split in SPLITS:
+        summary = json.loads((tmp_path / f"results/data/{split}.summary.json").read_text())
+        assert summary["n"] == SMOKE_N[split]
+        assert "logg" in summary["label_names"]
+
+    idx = [set(np.load(tmp_path / f"results/data/subsets/N{n}.npy").tolist()) for n in SUBSETS]
+    assert [len(s) for s in idx] == list(SUBSETS)
+    assert idx[0] <= idx[1] <= idx[2]
+
+    assert len(pd.read_csv(tmp_path / "results/calibration/snr_vs_mag.csv")) > 0
+    assert len(pd.read_csv(tmp_path / "results/calibration/ceiling_vs_paper.csv")) > 0
+
+    for run in SMOKE_RUNS:
+        metrics = json.loads((tmp_path / f"results/runs/{run}/metrics.json").read_text())
+        assert metrics["run_id"] == run and np.isfinite(metrics["val"]["logg"]["r2"])
+        assert (tmp_path / f"results/runs/{run}/model/model.json").exists()
+    assert (tmp_path / "results/runs/vit-tiny-N600-s0/history.csv").exists()
+    # the baselines learn something on 600 spectra
+    assert json.loads((tmp_path / "results/runs/ridge-N600-s0/metrics.json").read_text())["val"]["logg"]["r2"] > 0.2
+
+    for rule_log in ("data/simulate_train", "data/validate_test", "data/subsets", "calibration/calibration",
+                     "figures/spectra_examples", "runs/lightgbm-N200-s0"):
+        assert (tmp_path / f"results/logs/{rule_log}.log").exists(), rule_log
+
+    check_core_results(tmp_path)
+
+    again = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout, again.stdout
+
+    # Snakemake itself sees only the scripts; the `code` params make package edits count,
+    # but not edits of comments, docstrings or layout
+    package = snakefile.parent / "src" / "specvit"
+    forward = package / "physics" / "spectrum.py"
+    forward_source = forward.read_text()
+    module_doc = ast.get_docstring(ast.parse(forward_source), clean=False)
+    assert module_doc and forward_source.count(module_doc) == 1
+    forward.write_text(forward_source.replace(module_doc, module_doc + " (reworded)")
+                       .replace("\ndef ", "\n# a comment\n\n\ndef ", 1) + "\n# an edit\n")
+    again = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout, again.stdout
+    plots = package / "reporting" / "figures.py"
+    original = plots.read_text()
+    plots.write_text(original + "\n_AN_EDIT = 1\n")
+    stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
+    assert job_counts(stale.stdout) == {"fig1": 1, "fig3": 1, "learning_curves": 1, "pred_vs_true": 1,
+                                        "spectra_examples": 1}, stale.stdout
+    plots.write_text(original)
+    forward.write_text(forward_source + "\n_AN_EDIT = 1\n")
+    stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
+    counts = job_counts(stale.stdout)
+    assert counts["simulate_split"] == 3 and counts["calibration"] == 1 and counts["ceiling"] == 1, stale.stdout
+    assert counts["train_run"] == len(SMOKE_RUNS) and counts["table3"] == 1 and counts["fig1"] == 1
+    forward.write_text(forward_source)
+
+    # a changed parameter makes exactly the outputs that use it stale
+    stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, "--config", "seed=43",
+                          snakefile=snakefile)
+    assert stale.returncode == 0, stale.stdout
+    n = len(SMOKE_RUNS)
+    assert job_counts(stale.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1, "calibration": 1,
+                                        "train_run": n, "evaluate_run": n, "ceiling": 1, "table3": 1, "fig1": 1,
+                                        "scaling": 1, "fig3": 1, "pred_vs_true": 1, "learning_curves": 1}
+    assert "Params have changed" in stale.stdout
+    summary = run_snakemake(tmp_path, "--summary", "--configfile", SMOKE, "--config", "seed=43", snakefile=snakefile)
+    status = {row.split("\t")[0]: row.split("\t")[4] for row in summary.stdout.splitlines() if "\t" in row}
+    assert status["results/data/train.h5"] == "params changed"
+    assert status["results/calibration/snr_vs_mag.csv"] == "params changed"
+    assert status["results/figures/spectra_examples.pdf"] == "ok"
+
+
+def check_core_results(root):
+    """The tables hold what the runs measured (one source of numbers) and the figures exist."""
+    from sklearn.metrics import r2_score
+
+    from specvit.evaluation.predictions import read_predictions
+
+    table3 = pd.read_csv(root / "results/tables/table3_main.csv")
+    assert list(table3.columns) == ["model", "run_id", "n_train", "view", "mag", "snr_median", "n", "r2", "r2_lo",
+                                    "r2_hi", "mae", "mae_lo", "mae_hi", "rmse", "bias"]
+    assert set(table3["run_id"]) == {"vit-tiny-N600-s0", "lightgbm-N600-s0", "ridge-N600-s0", "template-N200-s0"}
+    assert (table3[table3["run_id"] == "template-N200-s0"]["n"] == 6).all()
+    # Table 3's R2 per magnitude equals sklearn's on the stored predictions
+    for run in ("lightgbm-N600-s0", "ridge-N600-s0"):
+        preds = read_predictions(root / f"results/runs/{run}/predictions_sweep.h5")
+        for mag, g in preds.groupby("mag"):
+            row = table3[(table3["run_id"] == run) & (table3["view"] == "sweep") & np.isclose(table3["mag"], mag)]
+            assert row["r2"].item() == pytest.approx(r2_score(g["true_logg"], g["pred_logg"]), abs=1e-9)
+            assert row["r2_lo"].item() <= row["r2"].item() <= row["r2_hi"].item()
+    ceiling = pd.read_csv(root / "results/tables/ceiling.csv")
+    assert list(ceiling.columns) == ["mag", "snr_median", "kind", "dims", "r2", "r2_q10", "r2_q90"]
+    assert set(ceiling["kind"]) == {"median", "mse", "bayes"} and set(ceiling["dims"]) == {"5d", "1d"}
+    scaling = pd.read_csv(root / "results/tables/scaling.csv")
+    assert list(scaling.columns) == ["model", "n_train", "seed", "r2", "r2_lo", "r2_hi", "mae"]
+    assert len(scaling) == len(SMOKE_RUNS)
+    pooled = table3[(table3["view"] == "pooled") & (table3["run_id"] == "ridge-N600-s0")]["r2"].item()
+    assert scaling[(scaling["model"] == "ridge") & (scaling["n_train"] == 600)]["r2"].item() == pooled
+    for stem in ("fig1_r2_vs_snr", "fig3_scaling", "pred_vs_true", "learning_curves"):
+        assert (root / f"results/figures/{stem}.pdf").read_bytes().startswith(b"%PDF")
