@@ -140,9 +140,9 @@ def trainer_rate(preset: str, n: int, batch: int, device: torch.device) -> float
 def write_training_file(path: Path, n: int) -> None:
     """A training split of ``n`` synthetic spectra in the data contract (noise-free flux, 1-sigma error)."""
     from specvit.data.contract import write_split
-    from specvit.physics.spectrum import SpectrumModel, simulate
     from specvit.physics.labels import LABEL_NAMES, LabelSpace
     from specvit.physics.noise import pixel_sigma
+    from specvit.physics.spectrum import SpectrumModel, simulate
 
     model = SpectrumModel()
     labels = LabelSpace().sample(n, np.random.default_rng(0))
@@ -175,8 +175,8 @@ def loader_rate(path: Path, batch: int, epochs: int, cache_mb: float) -> float:
 
 def bench_simulate(n: int, repeats: int) -> float:
     """Spectra/s of the forward model at 4096 pixels (float32, batches of 1024)."""
-    from specvit.physics.spectrum import SpectrumModel, simulate
     from specvit.physics.labels import LabelSpace
+    from specvit.physics.spectrum import SpectrumModel, simulate
 
     model = SpectrumModel()
     labels = LabelSpace().sample(n, np.random.default_rng(0))
@@ -186,8 +186,8 @@ def bench_simulate(n: int, repeats: int) -> float:
 def bench_fisher(n: int, n_mags: int, repeats: int) -> float:
     """Stars/s for the exact 5D Fisher matrix and CRLB of log g at ``n_mags`` magnitudes (float64)."""
     from specvit.physics.fisher import ceiling_per_star
-    from specvit.physics.spectrum import SpectrumModel
     from specvit.physics.labels import LabelSpace
+    from specvit.physics.spectrum import SpectrumModel
 
     model = SpectrumModel()
     labels = LabelSpace().sample(n, np.random.default_rng(0))
@@ -197,11 +197,11 @@ def bench_fisher(n: int, n_mags: int, repeats: int) -> float:
 
 def bench_template(n: int) -> float:
     """Stars/s of the template fit (the default config's 2 starts) on noisy spectra at mag 21."""
-    from specvit.physics.spectrum import SpectrumModel, simulate
-    from specvit.physics.labels import LabelSpace
     from specvit.data.loader import fixed_noisy
     from specvit.models.template import TemplateFitRegressor
+    from specvit.physics.labels import LabelSpace
     from specvit.physics.noise import pixel_sigma
+    from specvit.physics.spectrum import SpectrumModel, simulate
 
     model = SpectrumModel()
     labels = LabelSpace().sample(n, np.random.default_rng(1))
@@ -217,10 +217,10 @@ def bench_template(n: int) -> float:
 
 def baseline_data(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Noisy spectra [n, 4096] and log g of ``n`` synthetic stars at mag 21 (seeded)."""
-    from specvit.physics.spectrum import SpectrumModel, simulate
-    from specvit.physics.labels import LABEL_NAMES, LabelSpace
     from specvit.data.loader import fixed_noisy
+    from specvit.physics.labels import LABEL_NAMES, LabelSpace
     from specvit.physics.noise import pixel_sigma
+    from specvit.physics.spectrum import SpectrumModel, simulate
 
     labels = LabelSpace().sample(n, np.random.default_rng(2))
     flux = simulate(labels, SpectrumModel(), batch_size=1024)

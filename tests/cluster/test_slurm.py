@@ -28,8 +28,8 @@ import yaml
 
 from conftest import REPO, SNAKEFILE, run_snakemake
 from specvit.pipeline import cluster
-from specvit.runtime.jobenv import describe, job_environment
 from specvit.pipeline.runs import expand_runs
+from specvit.runtime.jobenv import describe, job_environment
 
 SMOKE = REPO / "config" / "smoke.yaml"
 PROFILE = REPO / "profiles" / "slurm"

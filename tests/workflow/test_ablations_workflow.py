@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
-from specvit.studies.ablations import KINDS
 from specvit.pipeline.ablations import expand_ablations
+from specvit.studies.ablations import KINDS
 
 SMOKE = REPO / "config" / "smoke.yaml"
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

@@ -218,7 +218,7 @@ def test_test_labels_outside_the_trained_range_warn_but_do_not_fail(tmp_path):
     assert r.returncode == 0, r.stdout
     assert (work / target).stat().st_size > 0
     trained = json.loads((work / "results/runs/ridge-N60-s0/metrics.json").read_text())["train_label_range"]["logg"]
-    from specvit.data.contract import read_labels, load_subset
+    from specvit.data.contract import load_subset, read_labels
 
     rows = load_subset(work / "results/data/subsets/N60.npy")
     logg = read_labels(files["train"])["logg"][rows]

@@ -106,8 +106,8 @@ def test_domain_shift_table_against_independent_recomputation(built, tmp_path):
     from specvit.data.contract import read_labels
     from specvit.evaluation.metrics import point_metrics
     from specvit.evaluation.predictions import view_inputs
-    from specvit.training.factory import load_model
     from specvit.studies.shifts import shift_file
+    from specvit.training.factory import load_model
 
     table = pd.read_csv(built / "results/tables/domain_shift.csv")
     assert list(table.columns) == ["shift", "severity", "model", "r2", "mae"]
@@ -187,8 +187,8 @@ def test_bad_config_is_named(tmp_path):
 
 def test_external_file_on_another_grid_is_refused(tmp_path):
     from specvit.data.contract import write_split
-    from specvit.studies.domain_shift import check_external
     from specvit.physics.spectrum import pfs_red_wave
+    from specvit.studies.domain_shift import check_external
 
     wave = np.linspace(6000.0, 7000.0, 100)
     path = tmp_path / "other.h5"

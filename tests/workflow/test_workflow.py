@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_beyond_workflow import beyond_job_counts
 
 from conftest import REPO, run_snakemake
-from test_beyond_workflow import beyond_job_counts
 
 pytestmark = pytest.mark.workflow
 

@@ -1,16 +1,17 @@
 """One ablation's figure from its table and run folders (rule ablation_figure)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 from pathlib import Path
 
 import pandas as pd
 
+from specvit.evaluation.predictions import read_predictions
 from specvit.reporting.ablation_figures import plot_ablation
 from specvit.studies.ablations import residual_correlation
-from specvit.evaluation.predictions import read_predictions
 from specvit.training.run import load_specs
 
 ablation = snakemake.params.ablation

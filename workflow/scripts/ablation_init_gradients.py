@@ -1,17 +1,18 @@
 """Gradient norms at initialisation of every tokenization variant (rule ablation_init_gradients)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import numpy as np
 import torch
 
 from specvit.data.contract import load_subset, read_arrays, read_labels, read_wave
-from specvit.studies.init_gradients import init_gradient_table
-from specvit.runtime.io import write_csv
 from specvit.data.loader import fixed_noisy
 from specvit.reporting.tables import write_table
+from specvit.runtime.io import write_csv
+from specvit.studies.init_gradients import init_gradient_table
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params

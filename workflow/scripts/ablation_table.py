@@ -1,15 +1,16 @@
 """One ablation's table from its run folders (rule ablation_table)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 from pathlib import Path
 
-from specvit.studies.ablations import CAPTIONS, long_table, summarise
-from specvit.runtime.io import write_csv
-from specvit.training.run import load_specs
 from specvit.reporting.tables import write_table
+from specvit.runtime.io import write_csv
+from specvit.studies.ablations import CAPTIONS, long_table, summarise
+from specvit.training.run import load_specs
 
 ablation = snakemake.params.ablation
 specs = load_specs(snakemake.input.metrics)

@@ -1,17 +1,18 @@
 """Attributions of a trained ViT's log g on test stars, and the line table (rule attribution)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from specvit.studies.attribution import attribute_run, star_groups
-from specvit.runtime.io import atomic_path
 from specvit.reporting.tables import write_table
+from specvit.runtime.io import atomic_path
+from specvit.studies.attribution import attribute_run, star_groups
 
 torch.set_num_threads(snakemake.threads)
 cfg = snakemake.params.cfg

@@ -1,8 +1,9 @@
 """Attribution figures from the arrays and the line table (rule fig_attribution)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import numpy as np
 import pandas as pd

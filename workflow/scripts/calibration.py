@@ -1,14 +1,15 @@
 """Calibration tables: SNR vs magnitude and ceiling R² vs the paper (rule calibration)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import torch
 
 from specvit.physics.calibration import calibration_tables
-from specvit.reporting.tables import write_table
 from specvit.physics.labels import LabelSpace
+from specvit.reporting.tables import write_table
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from specvit.studies.domain_shift import evaluate_shift, finetune_on_shift
 from specvit.runtime.io import write_csv
-from specvit.training.factory import load_model
+from specvit.studies.domain_shift import evaluate_shift, finetune_on_shift
 from specvit.studies.shifts import ShiftSettings
+from specvit.training.factory import load_model
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params

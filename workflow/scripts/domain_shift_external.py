@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from specvit.data.contract import read_wave
-from specvit.studies.domain_shift import evaluate_external
 from specvit.runtime.io import write_csv
+from specvit.studies.domain_shift import evaluate_external
 from specvit.training.factory import load_model
 
 torch.set_num_threads(snakemake.threads)

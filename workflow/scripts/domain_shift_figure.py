@@ -1,8 +1,9 @@
 """R² vs severity per shift (rule fig_domain_shift)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import pandas as pd
 

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from specvit.evaluation.coverage import warn_outside
 from specvit.data.contract import read_labels
+from specvit.evaluation.coverage import warn_outside
 from specvit.evaluation.metrics import metrics_table
 from specvit.evaluation.predictions import predict_views, read_predictions
-from specvit.runtime.io import remove_leftovers, write_csv
 from specvit.physics.labels import headline_label
-from specvit.training.factory import load_model
+from specvit.runtime.io import remove_leftovers, write_csv
 from specvit.runtime.pause import pause_point
+from specvit.training.factory import load_model
 
 torch.set_num_threads(snakemake.threads)
 for out in snakemake.output:

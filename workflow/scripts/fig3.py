@@ -1,8 +1,9 @@
 """Figure 3 from the scaling tables (rule fig3)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import pandas as pd
 

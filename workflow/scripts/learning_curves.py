@@ -1,8 +1,9 @@
 """Learning curves of every ViT run (rule learning_curves)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 from pathlib import Path
 

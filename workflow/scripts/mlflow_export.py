@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from specvit.runtime.io import write_json
 from specvit.reporting.mlflow_export import export, tracking_uri
+from specvit.runtime.io import write_json
 
 p = snakemake.params
 uri = tracking_uri(p.uri, ".")

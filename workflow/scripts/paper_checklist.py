@@ -1,16 +1,17 @@
 """The generated paper checklist and the table of our numbers vs the paper's (rule paper_checklist)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import os
 from pathlib import Path
 
 from specvit.reporting import checklist
-from specvit.runtime.io import atomic_path
 from specvit.reporting.provenance import config_hash, stamp
 from specvit.reporting.tables import write_table
+from specvit.runtime.io import atomic_path
 
 p = snakemake.params
 paper = checklist.load_paper()

@@ -1,8 +1,9 @@
 """Predicted vs true log g of the main runs (rule pred_vs_true)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 from specvit.evaluation.predictions import read_predictions
 from specvit.reporting.figures import plot_pred_vs_true

@@ -1,13 +1,14 @@
 """Scaling table and its summary (rule scaling)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import pandas as pd
 
-from specvit.reporting.tables import write_table
 from specvit.reporting.paper_tables import scaling
+from specvit.reporting.tables import write_table
 from specvit.training.run import load_specs
 
 metrics = {rid: pd.read_csv(path) for rid, path in zip(snakemake.params.runs, snakemake.input.metrics)}

@@ -9,8 +9,8 @@ for leftover in remove_leftovers(snakemake.output.h5):  # of a killed earlier at
 
 import torch
 
-from specvit.physics.labels import LabelSpace
 from specvit.data.simulate import generate_split
+from specvit.physics.labels import LabelSpace
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params

@@ -1,8 +1,9 @@
 """Figure of example synthetic spectra, PDF + PNG (rule spectra_examples)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import matplotlib
 

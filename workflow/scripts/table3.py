@@ -1,14 +1,15 @@
 """Table 3 from the main runs' test metrics (rule table3)."""
+from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
-from specvit.reporting.provenance import track; track(snakemake)  # sidecars <name>.prov.json, PDF metadata
+track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import pandas as pd
 
 from specvit.reporting.paper_tables import table3
-from specvit.training.run import load_specs
 from specvit.reporting.tables import write_table
+from specvit.training.run import load_specs
 
 runs = list(snakemake.params.runs)
 metrics = {rid: pd.read_csv(path) for rid, path in zip(runs, snakemake.input.metrics)}

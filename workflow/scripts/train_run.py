@@ -18,8 +18,8 @@ for leftover in remove_leftovers(Path(snakemake.output.metrics).parent):  # the 
 import torch
 
 from specvit.runtime.jobenv import describe, job_environment
-from specvit.training.spec import RunSpec
 from specvit.training.run import execute_run
+from specvit.training.spec import RunSpec
 
 job = job_environment()  # Slurm job id, CUDA_VISIBLE_DEVICES, host: traced in the log and metrics.json
 print(describe(job))

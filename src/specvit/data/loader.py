@@ -156,7 +156,7 @@ class NoisyBatches:
         self._init(InMemorySpectra(flux, error), targets, batch_size, noise_level, seed)
 
     @classmethod
-    def from_store(cls, store, targets: np.ndarray, batch_size: int, noise_level: float, seed: int) -> "NoisyBatches":
+    def from_store(cls, store, targets: np.ndarray, batch_size: int, noise_level: float, seed: int) -> NoisyBatches:
         if store.n != targets.shape[0]:
             raise ValueError(f"the spectra have {store.n} rows but targets {targets.shape}")
         self = cls.__new__(cls)

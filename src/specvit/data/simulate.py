@@ -15,9 +15,9 @@ import torch
 
 import specvit
 from specvit.data.contract import SplitWriter
-from specvit.physics.spectrum import SpectrumModel
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.physics.noise import pixel_sigma
+from specvit.physics.spectrum import SpectrumModel
 from specvit.runtime.pause import pause_point
 from specvit.runtime.progress import Progress
 

@@ -53,10 +53,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from specvit.physics.bayes import bayes_bound, bayes_bound_box
 from specvit.physics.fisher import LABEL_SCALES, ceiling_per_star, crlb, fisher_matrix
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
-from specvit.physics.noise import pixel_sigma, snr as snr_fn
-from specvit.physics.bayes import bayes_bound, bayes_bound_box
+from specvit.physics.noise import pixel_sigma
+from specvit.physics.noise import snr as snr_fn
 
 COLUMNS = ["mag", "snr_median", "kind", "dims", "r2", "r2_q10", "r2_q90"]
 KINDS = ("median", "mse", "bayes")

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 
-
 NMAD_SCALE = 1.4826  # makes the NMAD of a normal sample its standard deviation
 
 

@@ -42,11 +42,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from specvit.physics.fisher import jacobian
-from specvit.physics.spectrum import ForwardParams, SpectrumModel
-from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.models.base import Regressor, atomic_write, check_fit_inputs, check_x, register
 from specvit.models.template_config import template_settings
+from specvit.physics.fisher import jacobian
+from specvit.physics.labels import LABEL_NAMES, LabelSpace
+from specvit.physics.spectrum import ForwardParams, SpectrumModel
 
 _REFIT_EVERY = 3     # IRLS: refit (alpha, beta) every this many iterations
 _MIN_REFITS = 2      # IRLS: ... and at least this many times before a problem may stop

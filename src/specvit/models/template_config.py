@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from specvit.models.base import check_labels
 from specvit.physics.grid import ForwardParams
 from specvit.physics.labels import LABEL_NAMES
-from specvit.models.base import check_labels
 
 
 def template_settings(labels=("logg",), n_starts: int = 4, max_iter: int = 30, damping: float = 1e-3,

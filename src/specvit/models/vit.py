@@ -29,8 +29,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from specvit.models.vit_config import (  # noqa: F401  (torch-free, re-exported)
-    POOLINGS, POS_ENCODINGS, PRESETS, TOKEN_NORMS, TOKENIZER_INITS, TOKENIZERS, ViTConfig, flops_per_sample, n_parameters)
-
+    POOLINGS,
+    POS_ENCODINGS,
+    PRESETS,
+    TOKEN_NORMS,
+    TOKENIZER_INITS,
+    TOKENIZERS,
+    ViTConfig,
+    flops_per_sample,
+    n_parameters,
+)
 
 # --- positional encodings ------------------------------------------------------------------------
 

@@ -141,7 +141,7 @@ class ViTConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ViTConfig":
+    def from_dict(cls, d: dict) -> ViTConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -149,13 +149,13 @@ class ViTConfig:
         return cls(**d)
 
     @classmethod
-    def from_preset(cls, name: str, n_pixels: int, **overrides) -> "ViTConfig":
+    def from_preset(cls, name: str, n_pixels: int, **overrides) -> ViTConfig:
         """``PRESETS[name]`` at ``n_pixels``, with any field overridden."""
         if name not in PRESETS:
             raise ValueError(f"unknown ViT preset {name!r}; known presets: {', '.join(PRESETS)}")
         return cls.from_dict({**PRESETS[name], "n_pixels": n_pixels, **overrides})
 
-    def replace(self, **changes) -> "ViTConfig":
+    def replace(self, **changes) -> ViTConfig:
         return replace(self, **changes)
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from specvit.physics.fisher import ceiling_per_star
-from specvit.physics.spectrum import SpectrumModel
 from specvit.physics.labels import LabelSpace
 from specvit.physics.noise import PAPER_SNR
+from specvit.physics.spectrum import SpectrumModel
 
 # The paper's 5D Fisher/CRLB ceiling R^2 per magnitude (median over its 10k test stars).
 PAPER_CEILING_5D = {18.0: 0.9993, 20.0: 0.9892, 21.5: 0.8742, 22.0: 0.6983, 22.5: 0.2647}

@@ -98,7 +98,7 @@ class LabelSpace:
             object.__setattr__(self, "priors", {k: self.priors[k] for k in LABEL_NAMES})
 
     @classmethod
-    def from_config(cls, cfg: dict | None) -> "LabelSpace":
+    def from_config(cls, cfg: dict | None) -> LabelSpace:
         """Build from the config's ``data.labels`` mapping; labels not given keep the paper's range."""
         cfg = cfg or {}
         priors = {}

@@ -8,7 +8,6 @@ from specvit.pipeline.runs import expand_runs
 from specvit.studies.ablations import KINDS, group_name, variant_of
 from specvit.training.spec import RunSpec
 
-
 # What a variant may override (the keys of a run group, less those the ablation fixes).
 VARIANT_FIELDS = ("model", "preset", "vit", "params", "train", "labels", "noise_level", "max_eval_stars")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from specvit.training.factory import build_model
 from specvit.training.spec import RunSpec, run_id
 
-
 MODELS = ("vit", "lightgbm", "ridge", "template")
 
 
@@ -25,8 +24,8 @@ def expand_runs(groups: list[dict], training_defaults: dict | None = None, n_pix
     Model, preset, ViT and trainer settings are checked here, when the workflow starts, so a
     typo fails at once with the config key in the message instead of hours later in a job.
     """
-    from specvit.models.vit_config import PRESETS, ViTConfig  # torch-free: the workflow imports this module
     from specvit.models.template_config import template_settings
+    from specvit.models.vit_config import PRESETS, ViTConfig  # torch-free: the workflow imports this module
     from specvit.training.config import TrainConfig
 
     specs: dict[str, RunSpec] = {}

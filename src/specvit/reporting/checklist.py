@@ -74,7 +74,7 @@ class Results:
     tokenization: pd.DataFrame | None = None
 
     @classmethod
-    def read(cls, root, groups) -> "Results":
+    def read(cls, root, groups) -> Results:
         root = Path(root)
 
         def csv(rel):

@@ -60,8 +60,8 @@ def plot_spectra_examples(pdf_path, png_path, teffs=(4000.0, 5000.0, 5900.0), lo
     import torch  # only this figure runs the forward model; the others need no torch (plot env)
 
     from specvit.physics.fisher import jacobian
-    from specvit.physics.spectrum import SpectrumModel, marked_features
     from specvit.physics.labels import LOGG
+    from specvit.physics.spectrum import SpectrumModel, marked_features
 
     model = SpectrumModel().double()
     features = marked_features()

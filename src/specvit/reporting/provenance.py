@@ -22,7 +22,7 @@ import hashlib
 import json
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -182,7 +182,7 @@ def stamp(*paths) -> Path | None:
         "schema_version": SCHEMA_VERSION,
         "outputs": {Path(p).name: file_hash(p) for p in paths},
         "rule": _job["rule"],
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "inputs": {p: file_hash(p) for p in inputs},
         "params": _job["params"],
         "config_hash": _job["config_hash"],

@@ -205,8 +205,8 @@ def dflux_dlogg(labels: np.ndarray, wave: np.ndarray, params=None, batch_size: i
     Jacobian (one forward-mode pass, float64; ``specvit.physics.fisher.jacobian`` computes all five)."""
     from torch.func import jvp
 
-    from specvit.physics.spectrum import SpectrumModel
     from specvit.physics.labels import LOGG
+    from specvit.physics.spectrum import SpectrumModel
 
     model = SpectrumModel(params, wave=wave).double()
     out = np.empty((labels.shape[0], wave.size))
@@ -238,8 +238,8 @@ def attribute_run(model_dir, test_path, groups: list[StarGroup], n_stars: int, m
     layer and head [layers, heads, tokens]."""
     from specvit.data.contract import read_arrays, read_labels, read_wave, validate_file
     from specvit.evaluation.predictions import view_inputs
-    from specvit.training.factory import load_model
     from specvit.studies.shifts import forward_params
+    from specvit.training.factory import load_model
     from specvit.training.trainer import resolve_device
 
     reg = load_model(model_dir)

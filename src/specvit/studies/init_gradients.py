@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from specvit.studies.ablations import tokenizer_columns
 from specvit.models.vit import ViTConfig, build_vit
+from specvit.studies.ablations import tokenizer_columns
 
 INIT_COLUMNS = ["variant", "seed", "grad_norm_total", "grad_norm_tokenizer", "grad_norm_blocks", "token_std"]
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from specvit.training.vit_regressor import VitRegressor
 from specvit.training.trainer import LabelScaler
+from specvit.training.vit_regressor import VitRegressor
 
 
 def _architecture(cfg) -> dict:
@@ -146,8 +146,8 @@ def load_study(train_path, val_path, test_path, rows, labels, noise_level: float
     """Arrays of one run: training rows (noise-free flux, error, labels), the fixed noisy validation
     set (the core runs' validation noise) and the pooled test view (Table 3's noisy spectra)."""
     from specvit.data.contract import read_arrays, read_labels, read_wave
-    from specvit.evaluation.predictions import view_inputs
     from specvit.data.loader import fixed_noisy
+    from specvit.evaluation.predictions import view_inputs
 
     flux, error = read_arrays(train_path, rows)
     y_all = read_labels(train_path, labels)

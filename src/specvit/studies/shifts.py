@@ -38,9 +38,9 @@ import numpy as np
 import torch
 
 from specvit.data.contract import DataContractError, read_arrays, read_labels, read_wave, validate_file, write_split
-from specvit.physics.spectrum import FWHM_TO_SIGMA, RESOLUTION, ForwardParams, SpectrumModel, lsf_kernel, simulate
 from specvit.physics.labels import LABEL_NAMES
 from specvit.physics.noise import pixel_sigma
+from specvit.physics.spectrum import FWHM_TO_SIGMA, RESOLUTION, ForwardParams, SpectrumModel, lsf_kernel, simulate
 
 SHIFTS = ("rv", "lsf", "continuum", "sky", "loggf")
 UNITS = {"rv": "km/s", "lsf": f"R - {RESOLUTION:g}", "continuum": "rms fraction", "sky": "sigma",
@@ -59,7 +59,7 @@ class Spectra:
     labels: dict
     attrs: dict
 
-    def replace(self, **changes) -> "Spectra":
+    def replace(self, **changes) -> Spectra:
         return replace(self, **changes)
 
 

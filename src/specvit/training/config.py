@@ -42,7 +42,7 @@ class TrainConfig:
             raise ValueError(f"training.cache_mb = {self.cache_mb!r}; expected a positive size in MiB")
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "TrainConfig":
+    def from_dict(cls, d: dict | None) -> TrainConfig:
         d = dict(d or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)

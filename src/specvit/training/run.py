@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from specvit.data.contract import load_subset, read_arrays, read_labels, read_wave
-from specvit.runtime.io import write_json
 from specvit.evaluation.coverage import label_ranges
 from specvit.runtime.gitinfo import git_state
+from specvit.runtime.io import write_json
 from specvit.training.factory import build_model
 from specvit.training.spec import RunSpec
 
@@ -37,8 +37,8 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
     (with ``job``, where the job ran (specvit.runtime.jobenv), under the key ``job``)."""
     import torch  # here, not at the top: the workflow imports this module to read the config
 
-    from specvit.evaluation.metrics import point_metrics
     from specvit.data.loader import InMemorySpectra, fixed_noisy, open_training_spectra
+    from specvit.evaluation.metrics import point_metrics
     from specvit.training.trainer import peak_memory_mb
 
     out_dir = Path(out_dir)

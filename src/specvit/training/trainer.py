@@ -22,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from specvit.data.loader import InMemorySpectra, NoisyBatches, epoch_generator
 from specvit.evaluation.metrics import point_metrics
 from specvit.runtime.io import atomic_path
-from specvit.data.loader import InMemorySpectra, NoisyBatches, epoch_generator
 from specvit.runtime.pause import pause_point
 from specvit.training.config import LABEL_NORMS, LOSSES, PRECISIONS, TrainConfig  # noqa: F401  (torch-free, re-exported)
 
@@ -50,7 +50,7 @@ class LabelScaler:
         self.kind, self.offset, self.scale = kind, np.asarray(offset, float), np.asarray(scale, float)
 
     @classmethod
-    def fit(cls, y: np.ndarray, kind: str) -> "LabelScaler":
+    def fit(cls, y: np.ndarray, kind: str) -> LabelScaler:
         """``standard``: (y - mean) / std; ``minmax``: (y - min) / (max - min), to [0, 1]."""
         if kind == "standard":
             offset, scale = y.mean(axis=0), y.std(axis=0)
@@ -70,7 +70,7 @@ class LabelScaler:
         return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LabelScaler":
+    def from_dict(cls, d: dict) -> LabelScaler:
         return cls(d["kind"], d["offset"], d["scale"])
 
 

@@ -6,7 +6,20 @@ import h5py
 import numpy as np
 import pytest
 
-from specvit.data.contract import SCHEMA_VERSION, DataContractError, SplitInfo, SplitWriter, load_subset, make_nested_subsets, read_arrays, read_labels, read_wave, save_subset, validate_file, write_split
+from specvit.data.contract import (
+    SCHEMA_VERSION,
+    DataContractError,
+    SplitInfo,
+    SplitWriter,
+    load_subset,
+    make_nested_subsets,
+    read_arrays,
+    read_labels,
+    read_wave,
+    save_subset,
+    validate_file,
+    write_split,
+)
 
 N, P = 6, 8
 ATTRS = {"source": "synthetic", "seed": 7, "snr": 50.0, "grid": "bosz", "flag": True}

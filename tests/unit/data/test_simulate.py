@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from specvit.data.contract import read_arrays, read_labels, validate_file
+from specvit.data.simulate import generate_split
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.physics.noise import pixel_sigma
-from specvit.data.simulate import generate_split
 
 
 def _sha(path):

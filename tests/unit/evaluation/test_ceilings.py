@@ -4,13 +4,13 @@ import pytest
 import torch
 from scipy.stats import truncnorm
 
+from specvit.data.contract import write_split
 from specvit.evaluation.ceilings import COLUMNS, ceiling_for_file, ceiling_table, ceiling_unavailable, no_ceiling_table
 from specvit.physics.bayes import _truncnorm_mean, bayes_bound, bayes_risk
-from specvit.data.contract import write_split
 from specvit.physics.fisher import jacobian
-from specvit.physics.spectrum import SpectrumModel
 from specvit.physics.labels import LABEL_NAMES, LabelPrior, LabelSpace
 from specvit.physics.noise import pixel_sigma
+from specvit.physics.spectrum import SpectrumModel
 
 torch.set_num_threads(1)
 A, B = 1.0, 5.0

@@ -6,9 +6,9 @@ import pytest
 def test_cross_noise_metrics_scale_one_fixed_draw(tmp_path):
     """metrics_at_noise_levels on a fitted Ridge: one row per level and label; at level 1 the numbers
     of evaluate.predict_views' pooled view; R² falls as the test noise grows."""
-    from specvit.evaluation.noise_levels import metrics_at_noise_levels
     from specvit.data.contract import write_split
     from specvit.evaluation.metrics import metrics_table
+    from specvit.evaluation.noise_levels import metrics_at_noise_levels
     from specvit.evaluation.predictions import predict_views, read_predictions
     from specvit.models.baselines import RidgeRegressor
 

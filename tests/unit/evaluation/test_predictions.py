@@ -9,12 +9,12 @@ import pytest
 import torch
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
+from specvit.data.contract import read_arrays, read_labels, write_split
+from specvit.data.simulate import generate_split
 from specvit.evaluation import metrics as em
 from specvit.evaluation import predictions as ev
-from specvit.data.contract import read_arrays, read_labels, write_split
 from specvit.models.base import Regressor
 from specvit.physics.noise import pixel_sigma, snr
-from specvit.data.simulate import generate_split
 
 torch.set_num_threads(1)
 N = 40

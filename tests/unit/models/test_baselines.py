@@ -11,8 +11,8 @@ from sklearn.preprocessing import StandardScaler
 
 from specvit.models import base
 from specvit.models.base import REGISTRY, Regressor, register
-from specvit.training.factory import load_model
 from specvit.models.baselines import LightGBMRegressor, RidgeRegressor
+from specvit.training.factory import load_model
 
 
 def quiet(_msg):

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from specvit.physics.fisher import ceiling_per_star
-from specvit.physics.spectrum import SpectrumModel, simulate
-from specvit.physics.labels import LABEL_NAMES, LabelSpace
-from specvit.training.factory import load_model
 from specvit.models.template import TemplateFitRegressor
+from specvit.physics.fisher import ceiling_per_star
+from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.physics.noise import add_noise, pixel_sigma
+from specvit.physics.spectrum import SpectrumModel, simulate
+from specvit.training.factory import load_model
 
 torch.set_num_threads(1)
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from specvit.physics.fisher import ceiling_per_star, crlb, fisher_matrix, jacobian
-from specvit.physics.spectrum import SpectrumModel
 from specvit.physics.labels import LOGG
+from specvit.physics.spectrum import SpectrumModel
 
 
 class LinearModel(torch.nn.Module):

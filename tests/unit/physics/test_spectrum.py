@@ -4,10 +4,17 @@ import pytest
 import torch
 
 from conftest import REPO
-
 from specvit.physics.fisher import jacobian
-from specvit.physics.spectrum import N_PIXELS, ForwardParams, SpectrumModel, _pseudo_voigt, load_line_list, pfs_red_wave, simulate
 from specvit.physics.labels import LABEL_NAMES
+from specvit.physics.spectrum import (
+    N_PIXELS,
+    ForwardParams,
+    SpectrumModel,
+    _pseudo_voigt,
+    load_line_list,
+    pfs_red_wave,
+    simulate,
+)
 
 STARS = np.array([
     [3900.0, 1.3, 0.3, 0.2, 0.1],
@@ -120,7 +127,6 @@ def test_forest_file_is_reproduced_by_its_script(tmp_path):
     import importlib.util
     import io
     from importlib import resources
-    from pathlib import Path
 
     script = REPO / "tools" / "make_forest_lines.py"
     spec = importlib.util.spec_from_file_location("make_forest_lines", script)

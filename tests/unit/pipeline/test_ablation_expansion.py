@@ -5,7 +5,6 @@ import yaml
 from conftest import REPO
 from specvit.pipeline.ablations import expand_ablations
 
-
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 

@@ -4,12 +4,28 @@ import numpy as np
 import pytest
 import torch
 
-from specvit.studies.attribution import ALL_LINES, WHOLE_SPECTRUM, StarGroup, attention_maps, attention_rollout, attribute_run, baseline_spectra, dflux_dlogg, feature_masks, integrated_gradients, label_output, line_statistics, pooled_token_share, rank_correlation, star_groups, tokens_to_pixels
 from specvit.data.contract import read_arrays, read_labels
-from specvit.physics.spectrum import pfs_red_wave
-from specvit.models.vit import ViTConfig, build_vit
-from specvit.training.vit_regressor import VitRegressor
 from specvit.data.simulate import generate_split
+from specvit.models.vit import ViTConfig, build_vit
+from specvit.physics.spectrum import pfs_red_wave
+from specvit.studies.attribution import (
+    ALL_LINES,
+    WHOLE_SPECTRUM,
+    StarGroup,
+    attention_rollout,
+    attribute_run,
+    baseline_spectra,
+    dflux_dlogg,
+    feature_masks,
+    integrated_gradients,
+    label_output,
+    line_statistics,
+    pooled_token_share,
+    rank_correlation,
+    star_groups,
+    tokens_to_pixels,
+)
+from specvit.training.vit_regressor import VitRegressor
 
 
 def test_integrated_gradients_exact_for_a_quadratic():

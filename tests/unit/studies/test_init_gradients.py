@@ -7,8 +7,8 @@ import pytest
 def test_init_gradient_norms_show_the_small_tokenizer_weights():
     """SW's 0.02 weights give tokens ~9x smaller than C1D's, and a tokenizer gradient many times larger
     (the layer norm after it divides by the token scale); with the shared lecun init they agree."""
-    from specvit.studies.init_gradients import init_gradient_table
     from specvit.models.vit import PRESETS
+    from specvit.studies.init_gradients import init_gradient_table
 
     rng = np.random.default_rng(0)
     x = (1 + 0.1 * rng.standard_normal((32, 512))).astype(np.float32)

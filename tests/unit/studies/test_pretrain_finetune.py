@@ -5,14 +5,14 @@ import pytest
 import torch
 
 from specvit.data.contract import read_arrays, read_labels
-from specvit.physics.spectrum import pfs_red_wave
-from specvit.physics.labels import LABEL_NAMES
 from specvit.data.loader import fixed_noisy
-from specvit.training.factory import load_model
-from specvit.training.vit_regressor import VitRegressor
 from specvit.data.simulate import generate_split
-from specvit.training.trainer import LabelScaler
+from specvit.physics.labels import LABEL_NAMES
+from specvit.physics.spectrum import pfs_red_wave
 from specvit.studies.pretrain_finetune import fit_vit, run_transfer, transfer_weights
+from specvit.training.factory import load_model
+from specvit.training.trainer import LabelScaler
+from specvit.training.vit_regressor import VitRegressor
 
 VIT = dict(patch=64, dim=16, depth=2, heads=2, mlp_dim=32)
 

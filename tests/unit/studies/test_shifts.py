@@ -5,9 +5,18 @@ import pytest
 import torch
 
 from specvit.data.contract import DataContractError, read_arrays, read_labels, validate_file, write_split
-from specvit.physics.spectrum import SpectrumModel
-from specvit.studies.shifts import C_KMS, SHIFTS, ShiftSettings, apply_shift, lsf_kernel, read_spectra, regenerate, shift_file
 from specvit.data.simulate import generate_split
+from specvit.physics.spectrum import SpectrumModel
+from specvit.studies.shifts import (
+    C_KMS,
+    SHIFTS,
+    ShiftSettings,
+    apply_shift,
+    lsf_kernel,
+    read_spectra,
+    regenerate,
+    shift_file,
+)
 
 SEVERITY = {"rv": 100.0, "lsf": -1000.0, "continuum": 0.05, "sky": 5.0, "loggf": 0.2}
 
@@ -103,7 +112,7 @@ def test_sky_spikes_sit_at_the_same_wavelengths_with_sigma_scaled_amplitudes(tes
     np.testing.assert_array_equal(out.error, s.error)
     touched = np.abs(diff) > 1e-3 * s.error
     assert (touched.mean(axis=0) > 0).mean() < 0.5          # spikes, not a broad change
-    peaks = np.flatnonzero((np.abs(diff).max(axis=0) > 0.5 * np.abs(diff).max()))
+    peaks = np.flatnonzero(np.abs(diff).max(axis=0) > 0.5 * np.abs(diff).max())
     assert peaks.size > 0
     ratio = diff / s.error                                  # amplitude x N(0, 1) at the spike centres
     centres = [i for i in range(1, s.wave.size - 1)

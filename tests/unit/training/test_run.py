@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from specvit.training.factory import load_model
-from specvit.training.spec import RunSpec
-from specvit.training.run import execute_run
-from specvit.pipeline.runs import expand_runs
 from specvit.data.simulate import generate_split
+from specvit.pipeline.runs import expand_runs
+from specvit.training.factory import load_model
+from specvit.training.run import execute_run
+from specvit.training.spec import RunSpec
 
 
 def test_groups_expand_to_readable_stable_ids():

@@ -5,10 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from toy_task import P, tiny_model, toy_data
 from specvit.data.loader import NoisyBatches
-from specvit.training.trainer import FRESH_STATE, LabelScaler, TrainConfig, TrainingDiverged, _resume, loss_fn, lr_at, make_optimizer, train
-
+from specvit.training.trainer import (
+    FRESH_STATE,
+    LabelScaler,
+    TrainConfig,
+    TrainingDiverged,
+    _resume,
+    loss_fn,
+    lr_at,
+    make_optimizer,
+    train,
+)
+from toy_task import P, tiny_model, toy_data
 
 
 def state_of(path):
