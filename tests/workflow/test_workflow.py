@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_beyond_workflow import beyond_job_counts
+from test_studies_workflow import beyond_job_counts
 
 from conftest import REPO, run_snakemake
 
