@@ -53,7 +53,7 @@ print(json.dumps({"store": type(store).__name__, "n_train": int(rows.size), "cac
 
 def write_file(path: Path, n: int, seed: int = 0, block: int = 1024) -> None:
     """Spectra whose line depths encode log g, written block by block (the writer never holds the file)."""
-    from specvit.data.contract import SplitWriter
+    from specvit.data.writer import SplitWriter
 
     rng = np.random.default_rng(seed)
     wave = np.linspace(7100.0, 8850.0, P)

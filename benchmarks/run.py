@@ -78,7 +78,7 @@ def vit_train_rate(preset: str, batch: int, steps: int, bf16: bool, device: torc
     and the AdamW step of ``specvit.training.trainer`` (same optimizer and settings), on random spectra
     already on the device; best of ``steps`` steps."""
     from specvit.models.vit import ViTConfig, build_vit
-    from specvit.training.trainer import make_optimizer
+    from specvit.training.optim import make_optimizer
 
     torch.manual_seed(0)
     model = build_vit(ViTConfig.from_preset(preset, 4096)).to(device)
@@ -119,7 +119,7 @@ def trainer_rate(preset: str, n: int, batch: int, device: torch.device) -> float
     per-step bookkeeping on ``device`` at the trainer's default precision (bf16 autocast on a GPU,
     fp32 on a CPU); validation and checkpoints fall outside the timed loop. Random spectra."""
     from specvit.models.vit import ViTConfig, build_vit
-    from specvit.training.trainer import TrainConfig, train
+    from specvit.training.trainer import TrainConfig, TrainingData, train
 
     rng = np.random.default_rng(0)
     flux = rng.uniform(0.5, 1.0, (n, 4096)).astype(np.float32)
@@ -129,8 +129,8 @@ def trainer_rate(preset: str, n: int, batch: int, device: torch.device) -> float
     model = build_vit(ViTConfig.from_preset(preset, 4096))
     cfg = TrainConfig(epochs=2, batch_size=batch, device=device.type)
     with tempfile.TemporaryDirectory() as run_dir:
-        train(model, cfg, run_dir, ("logg",), flux, error, {"logg": logg}, flux[:256], {"logg": logg[:256]},
-              log=lambda *a: None)
+        data = TrainingData(("logg",), flux, error, {"logg": logg}, flux[:256], {"logg": logg[:256]})
+        train(model, cfg, data, run_dir, log=lambda *a: None)
         with open(Path(run_dir) / "history.csv") as f:
             return float(list(csv.DictReader(f))[-1]["samples_per_s"])
 
@@ -139,7 +139,7 @@ def trainer_rate(preset: str, n: int, batch: int, device: torch.device) -> float
 
 def write_training_file(path: Path, n: int) -> None:
     """A training split of ``n`` synthetic spectra in the data contract (noise-free flux, 1-sigma error)."""
-    from specvit.data.contract import write_split
+    from specvit.data.writer import write_split
     from specvit.physics.labels import LABEL_NAMES, LabelSpace
     from specvit.physics.noise import pixel_sigma
     from specvit.physics.spectrum import SpectrumModel, simulate
@@ -230,7 +230,7 @@ def baseline_data(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def bench_lightgbm(x: np.ndarray, y: np.ndarray, rounds: int, threads: int) -> float:
     """Seconds to bin and fit ``rounds`` boosting rounds (the default config's feature_fraction 0.2)."""
-    from specvit.models.baselines import LightGBMRegressor
+    from specvit.models.lightgbm import LightGBMRegressor
 
     model = LightGBMRegressor(n_estimators=rounds, feature_fraction=0.2, early_stopping_rounds=None,
                               num_threads=threads, log_period=0)
@@ -239,7 +239,7 @@ def bench_lightgbm(x: np.ndarray, y: np.ndarray, rounds: int, threads: int) -> f
 
 def bench_ridge(x: np.ndarray, y: np.ndarray) -> float:
     """Seconds for the closed-form Ridge fit in float64 (one alpha)."""
-    from specvit.models.baselines import RidgeRegressor
+    from specvit.models.ridge import RidgeRegressor
 
     return best_time(lambda: RidgeRegressor(alpha=10.0).fit(x, {"logg": y}, log=lambda s: None), 1, warmup=0)
 

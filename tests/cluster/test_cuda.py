@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from specvit.training.trainer import TrainConfig, make_optimizer, predict_normalised, train
+from specvit.training.device import predict_normalised
+from specvit.training.optim import make_optimizer
+from specvit.training.trainer import TrainConfig, TrainingData, train
 from toy_task import tiny_model, toy_data
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA device")
@@ -62,7 +64,8 @@ def test_gpu_training_steps_match_the_cpu():
 def test_the_trainer_learns_on_the_gpu_under_bf16_autocast(tmp_path):
     flux, error, y, x_val, y_val = toy_data()
     cfg = TrainConfig(epochs=10, batch_size=16, lr=3e-3, device="cuda", precision="auto")
-    info = train(tiny_model(), cfg, tmp_path, ("logg",), flux, error, y, x_val, y_val, log=lambda *a: None)
+    info = train(tiny_model(), cfg, TrainingData(("logg",), flux, error, y, x_val, y_val), tmp_path,
+                 log=lambda *a: None)
     assert info["device"].startswith("cuda") and info["precision"] == "bfloat16"
     assert info["best_val_r2"] > 0.9  # 0.98-0.996 in fp32 and bf16 on a CPU
     assert info["peak_memory_mb"] > 0

@@ -17,7 +17,7 @@ P = 16
 
 
 def write_user_split(path, n, seed, logg_range=(1.0, 5.0)):
-    from specvit.data.contract import write_split
+    from specvit.data.writer import write_split
 
     rng = np.random.default_rng(seed)
     logg = rng.uniform(*logg_range, n).astype(np.float32)
@@ -218,7 +218,8 @@ def test_test_labels_outside_the_trained_range_warn_but_do_not_fail(tmp_path):
     assert r.returncode == 0, r.stdout
     assert (work / target).stat().st_size > 0
     trained = json.loads((work / "results/runs/ridge-N60-s0/metrics.json").read_text())["train_label_range"]["logg"]
-    from specvit.data.contract import load_subset, read_labels
+    from specvit.data.contract import read_labels
+    from specvit.data.subsets import load_subset
 
     rows = load_subset(work / "results/data/subsets/N60.npy")
     logg = read_labels(files["train"])["logg"][rows]
@@ -234,7 +235,8 @@ def test_test_labels_outside_the_trained_range_warn_but_do_not_fail(tmp_path):
 # ----------------------------------------------------------------------------- checkpoints given to resume
 
 
-def vit_fit(run_dir, lr, **kw):
+def vit_fit(run_dir, lr, discard_stale=False):
+    from specvit.training.trainer import RunFolder
     from specvit.training.vit_regressor import VitRegressor
 
     rng = np.random.default_rng(0)
@@ -243,7 +245,8 @@ def vit_fit(run_dir, lr, **kw):
     model = VitRegressor(vit={"tokenizer": "C1D", "patch": 16, "dim": 16, "depth": 1, "heads": 2, "mlp_dim": 32},
                          train={"epochs": 1, "batch_size": 16, "lr": lr})
     return model.fit(flux[:60], {"logg": logg[:60]}, flux[60:], {"logg": logg[60:]},
-                     error_train=np.full((60, 64), 0.01, np.float32), run_dir=run_dir, log=lambda *a: None, **kw)
+                     error_train=np.full((60, 64), 0.01, np.float32),
+                     run=RunFolder(run_dir, discard_stale=discard_stale), log=lambda *a: None)
 
 
 def test_checkpoint_of_an_incompatible_config_is_refused(tmp_path):

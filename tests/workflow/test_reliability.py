@@ -209,7 +209,7 @@ def fail_at_call(model, k, exc):
 
 
 def test_nan_loss_after_a_good_epoch_names_epoch_step_and_the_last_good_checkpoint(tmp_path):
-    from specvit.training.trainer import TrainConfig, TrainingDiverged, train
+    from specvit.training.trainer import TrainConfig, TrainingData, TrainingDiverged, train
 
     flux, error, y, x_val, y_val = toy()
     model = toy_model()
@@ -221,8 +221,8 @@ def test_nan_loss_after_a_good_epoch_names_epoch_step_and_the_last_good_checkpoi
 
     model.register_forward_hook(poison)
     with pytest.raises(TrainingDiverged) as err:
-        train(model, TrainConfig(epochs=3, batch_size=16), tmp_path, ("logg",), flux, error, y, x_val, y_val,
-              log=lambda *a: None)
+        train(model, TrainConfig(epochs=3, batch_size=16), TrainingData(("logg",), flux, error, y, x_val, y_val),
+              tmp_path, log=lambda *a: None)
     assert f"at epoch 2, step 3; last good checkpoint: {tmp_path / 'last.pt'} (after epoch 1)" in str(err.value)
     assert torch.load(tmp_path / "last.pt", weights_only=False)["state"]["epoch"] == 1
 
@@ -230,7 +230,7 @@ def test_nan_loss_after_a_good_epoch_names_epoch_step_and_the_last_good_checkpoi
 @pytest.mark.parametrize("where", ["forward", "backward"])
 def test_out_of_memory_names_the_batch_size_to_try(tmp_path, where):
     """torch raises torch.OutOfMemoryError (= torch.cuda.OutOfMemoryError) on a full GPU; simulated here on CPU."""
-    from specvit.training.trainer import TrainConfig, TrainingOutOfMemory, train
+    from specvit.training.trainer import TrainConfig, TrainingData, TrainingOutOfMemory, train
 
     flux, error, y, x_val, y_val = toy()
     model = toy_model()
@@ -243,8 +243,8 @@ def test_out_of_memory_names_the_batch_size_to_try(tmp_path, where):
 
         model.head.register_full_backward_hook(raise_oom)
     with pytest.raises(TrainingOutOfMemory) as err:
-        train(model, TrainConfig(epochs=1, batch_size=16), tmp_path, ("logg",), flux, error, y, x_val, y_val,
-              log=lambda *a: None)
+        train(model, TrainConfig(epochs=1, batch_size=16), TrainingData(("logg",), flux, error, y, x_val, y_val),
+              tmp_path, log=lambda *a: None)
     message = str(err.value)
     assert "ran out of memory at epoch 1, step" in message
     assert "training.batch_size = 16; try training.batch_size: 8" in message

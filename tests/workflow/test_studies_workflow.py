@@ -186,7 +186,7 @@ def test_bad_config_is_named(tmp_path):
 
 
 def test_external_file_on_another_grid_is_refused(tmp_path):
-    from specvit.data.contract import write_split
+    from specvit.data.writer import write_split
     from specvit.physics.spectrum import pfs_red_wave
     from specvit.studies.domain_shift import check_external
 

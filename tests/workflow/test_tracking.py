@@ -212,16 +212,15 @@ def test_writers_without_tracking_write_no_sidecar(tmp_path):
 
 
 def test_large_files_are_hashed_by_their_ends(tmp_path, monkeypatch):
-    from specvit.reporting import provenance
+    from specvit.runtime import hashing
 
-    monkeypatch.setattr(provenance, "FULL_HASH_LIMIT", 10)
-    monkeypatch.setattr(provenance, "_BLOCK", 4)
+    monkeypatch.setattr(hashing, "BLOCK", 4)
     f = tmp_path / "big.bin"
     f.write_bytes(b"abcdXXXXXXXXwxyz")
-    h = provenance.file_hash(f)
+    h = hashing.file_hash(f, partial_above=10)  # provenance: partial_above=FULL_HASH_LIMIT
     assert h == {"sha256": hashlib.sha256(b"abcdwxyz").hexdigest(), "bytes": 16, "partial": True}
     f.write_bytes(b"abcdYYYYYYYYwxyz")  # the middle is not read: the sidecar says so with `partial`
-    assert provenance.file_hash(f)["sha256"] == h["sha256"]
+    assert hashing.file_hash(f, partial_above=10)["sha256"] == h["sha256"]
 
 
 # ---------------------------------------------------------------- report

@@ -106,7 +106,7 @@ def test_dry_run_without_configfile_uses_default_config(tmp_path):
 
 
 def user_files(tmp_path):
-    from specvit.data.contract import write_split
+    from specvit.data.writer import write_split
 
     files = {}
     for i, split in enumerate(SPLITS):

@@ -8,7 +8,8 @@ track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 import numpy as np
 import torch
 
-from specvit.data.contract import load_subset, read_arrays, read_labels, read_wave
+from specvit.data.contract import read_arrays, read_labels, read_wave
+from specvit.data.subsets import load_subset
 from specvit.data.loader import fixed_noisy
 from specvit.reporting.tables import write_table
 from specvit.runtime.io import write_csv

@@ -13,7 +13,7 @@ import torch
 from specvit.data.contract import read_labels
 from specvit.evaluation.coverage import warn_outside
 from specvit.evaluation.metrics import metrics_table
-from specvit.evaluation.predictions import predict_views, read_predictions
+from specvit.evaluation.predictions import ViewSettings, predict_views, read_predictions
 from specvit.physics.labels import headline_label
 from specvit.runtime.io import remove_leftovers, write_csv
 from specvit.runtime.pause import pause_point
@@ -29,8 +29,8 @@ rows = None if p.max_stars is None else np.arange(p.max_stars)  # slow models se
 test_labels = read_labels(snakemake.input.test, model.labels)
 trained = json.loads(Path(snakemake.input.run).read_text()).get("train_label_range", {})
 warn_outside(trained, {k: v if rows is None else v[rows] for k, v in test_labels.items()}, snakemake.input.test)
-paths = predict_views(model, snakemake.input.test, p.mags, p.noise_level, p.seed,
-                      Path(snakemake.output.metrics).parent, rows=rows)
+paths = predict_views(model, snakemake.input.test, Path(snakemake.output.metrics).parent,
+                      views=ViewSettings(mags=p.mags, noise_level=p.noise_level, seed=p.seed), rows=rows)
 pause_point("evaluate_view")
 label = headline_label(model.labels)  # log g, or a single-task run's own label
 pooled = metrics_table(read_predictions(paths["pooled"]), label=label, by=None, n_boot=p.n_boot, seed=p.seed)

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from specvit.data.contract import load_subset, make_nested_subsets, validate_file
+from specvit.data.contract import validate_file
+from specvit.data.subsets import load_subset, make_nested_subsets
 from specvit.studies.pretrain_finetune import load_study, run_transfer
 
 torch.set_num_threads(snakemake.threads)

@@ -9,7 +9,7 @@ for leftover in remove_leftovers(snakemake.output.h5):  # of a killed earlier at
 
 import torch
 
-from specvit.data.simulate import generate_split
+from specvit.data.simulate import StarDistribution, generate_split
 from specvit.physics.labels import LabelSpace
 
 torch.set_num_threads(snakemake.threads)
@@ -18,8 +18,7 @@ generate_split(
     snakemake.output.h5,
     n=p.n,
     seed=p.seed,
-    label_space=LabelSpace.from_config(p.labels),
-    mag_range=tuple(p.mag_range),
+    stars=StarDistribution(LabelSpace.from_config(p.labels), tuple(p.mag_range)),
     chunk_size=p.chunk_size,
     split_name=snakemake.wildcards.split,
     progress=True,

@@ -6,7 +6,8 @@ from specvit.runtime.io import log_to
 
 log_to(snakemake.log[0])
 
-from specvit.data.contract import make_nested_subsets, save_subset, validate_file
+from specvit.data.contract import validate_file
+from specvit.data.subsets import make_nested_subsets, save_subset
 
 train = snakemake.input.h5
 n_pool = validate_file(train, check_values=False).n

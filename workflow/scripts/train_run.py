@@ -18,7 +18,7 @@ for leftover in remove_leftovers(Path(snakemake.output.metrics).parent):  # the 
 import torch
 
 from specvit.runtime.jobenv import describe, job_environment
-from specvit.training.run import execute_run
+from specvit.training.run import RunFiles, execute_run
 from specvit.training.spec import RunSpec
 
 job = job_environment()  # Slurm job id, CUDA_VISIBLE_DEVICES, host: traced in the log and metrics.json
@@ -28,9 +28,7 @@ torch.set_num_threads(snakemake.threads)
 spec = RunSpec(**{**snakemake.params.spec, "labels": tuple(snakemake.params.spec["labels"])})
 execute_run(
     spec,
-    train_path=snakemake.input.train,
-    val_path=snakemake.input.val,
-    subset_path=snakemake.input.subset,
+    RunFiles(train=snakemake.input.train, val=snakemake.input.val, subset=snakemake.input.subset),
     out_dir=Path(snakemake.output.metrics).parent,
     val_noise_seed=snakemake.params.val_noise_seed,
     threads=snakemake.threads,

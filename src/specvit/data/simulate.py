@@ -8,13 +8,14 @@ training and with fixed seeds for evaluation.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import specvit
-from specvit.data.contract import SplitWriter
+from specvit.data.writer import SplitWriter
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.physics.noise import pixel_sigma
 from specvit.physics.spectrum import SpectrumModel
@@ -22,30 +23,36 @@ from specvit.runtime.pause import pause_point
 from specvit.runtime.progress import Progress
 
 
-def draw_stars(n: int, seed: int, label_space: LabelSpace, mag_range: tuple[float, float]):
-    """Labels [n, 5] and magnitudes [n] of a split: uniform magnitudes in ``mag_range``."""
-    rng = np.random.default_rng(seed)
-    labels = label_space.sample(n, rng)
-    mags = rng.uniform(mag_range[0], mag_range[1], size=n)
-    return labels, mags
+@dataclass(frozen=True)
+class StarDistribution:
+    """The stars of a synthetic split: labels from ``label_space``'s priors, magnitudes uniform in
+    ``mag_range``."""
+
+    label_space: LabelSpace = field(default_factory=LabelSpace)
+    mag_range: tuple[float, float] = (20.5, 22.5)
+
+    def draw(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Labels [n, 5] and magnitudes [n], from one generator seeded with ``seed``."""
+        rng = np.random.default_rng(seed)
+        labels = self.label_space.sample(n, rng)
+        mags = rng.uniform(self.mag_range[0], self.mag_range[1], size=n)
+        return labels, mags
 
 
-def generate_split(path, n: int, seed: int, label_space: LabelSpace | None = None,
-                   mag_range: tuple[float, float] = (20.5, 22.5), chunk_size: int = 1024,
-                   split_name: str = "train", progress: bool = True,
-                   model: SpectrumModel | None = None) -> Path:
+def generate_split(path, n: int, seed: int, *, stars: StarDistribution | None = None, chunk_size: int = 1024,
+                   split_name: str = "train", progress: bool = True, model: SpectrumModel | None = None) -> Path:
     """Write ``n`` synthetic spectra to ``path`` (atomically: a temporary file is renamed at the end)."""
-    label_space = label_space or LabelSpace()
+    stars = stars or StarDistribution()
     model = model or SpectrumModel()
-    labels, mags = draw_stars(n, seed, label_space, mag_range)
+    labels, mags = stars.draw(n, seed)
     attrs = {
         "source": "synthetic",
         "seed": int(seed),
         "split": split_name,
-        "mag_range": [float(m) for m in mag_range],
+        "mag_range": [float(m) for m in stars.mag_range],
         "specvit_version": specvit.__version__,
         **model.describe(),
-        **label_space.to_attrs(),
+        **stars.label_space.to_attrs(),
     }
     names = list(LABEL_NAMES) + ["mag"]
     bar = Progress(n, f"simulate {split_name}", unit="spectra") if progress else None

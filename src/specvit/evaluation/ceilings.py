@@ -48,12 +48,14 @@ as the paper and the calibration do); ``"sample"`` uses the test stars' sample v
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import h5py
 import numpy as np
 import pandas as pd
 import torch
 
-from specvit.physics.bayes import bayes_bound, bayes_bound_box
+from specvit.physics.bayes import BoxSampling, bayes_bound, bayes_bound_box
 from specvit.physics.fisher import LABEL_SCALES, ceiling_per_star, crlb, fisher_matrix
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.physics.noise import pixel_sigma
@@ -65,9 +67,6 @@ DIMS = ("5d", "1d")
 NO_JACOBIAN = ("no information ceiling is available: the test data are not synthetic (no forward model) "
                "and the test file has no 'jacobian' dataset (d flux / d labels, with attribute "
                "'jacobian_labels' including 'logg'); add one to get the CRLB ceiling")
-
-
-# ----------------------------------------------------------------------------- Bayes bound
 
 
 # ----------------------------------------------------------------------------- per-star bounds
@@ -149,8 +148,8 @@ def per_star_ceilings(model, labels, mags, label_space: LabelSpace | None = None
     if all(p is not None and p.distribution == "uniform" for p in priors):
         # 5D: the prior box of every label, not only log g's range
         low, high = np.array([p.low for p in priors]), np.array([p.high for p in priors])
-        out["bayes_5d"] = np.stack([bayes_bound_box(labels, fisher[m], low, high, index=names.index("logg"), seed=m)
-                                    for m in range(mags.size)])
+        out["bayes_5d"] = np.stack([bayes_bound_box(labels, fisher[m], low, high, index=names.index("logg"),
+                                                    sampling=BoxSampling(seed=m)) for m in range(mags.size)])
     return {"mag": mags, "logg": logg, **out}
 
 
@@ -192,21 +191,34 @@ def logg_variance_of(choice, label_space: LabelSpace, logg: np.ndarray) -> float
     return float(choice)
 
 
-def ceiling_table(model, labels, mags, label_space: LabelSpace | None = None, test_path=None,
-                  noise_level: float = 1.0, logg_variance="prior", n_boot: int = 200,
-                  seed: int = 0) -> pd.DataFrame | None:
+@dataclass(frozen=True)
+class CeilingSettings:
+    """How bounds become a ceiling table: the label priors (Var(logg) and the Bayes bounds), the
+    noise level of the test spectra, Var(logg) of the R^2 denominators (see ``logg_variance_of``),
+    and the bootstrap of the ``mse`` / ``bayes`` intervals (``n_boot`` resamples from ``seed``)."""
+
+    label_space: LabelSpace = field(default_factory=LabelSpace)
+    noise_level: float = 1.0
+    logg_variance: str | float = "prior"
+    n_boot: int = 200
+    seed: int = 0
+
+
+def ceiling_table(model, labels, mags, test_path=None, settings: CeilingSettings = CeilingSettings()
+                  ) -> pd.DataFrame | None:
     """Ceiling R^2 of log g per magnitude: one row per mag x kind (median, mse, bayes) x dims
     (5d, 1d), columns ``COLUMNS``; snr_median is the median over stars of ||flux|| / ||sigma||.
+    The stars are ``labels`` [N, 5] under the forward ``model``, or those of ``test_path`` (see
+    ``per_star_ceilings``).
 
     Returns None when no ceiling is available (no forward model and no ``jacobian`` in the
     test file); write ``no_ceiling_table(ceiling_unavailable(model, test_path), mags)`` then.
     """
-    label_space = label_space or LabelSpace()
-    per_star = per_star_ceilings(model, labels, mags, label_space, test_path, noise_level)
+    per_star = per_star_ceilings(model, labels, mags, settings.label_space, test_path, settings.noise_level)
     if per_star is None:
         return None
-    var = logg_variance_of(logg_variance, label_space, per_star["logg"])
-    return summarise(per_star, var, n_boot, seed)
+    var = logg_variance_of(settings.logg_variance, settings.label_space, per_star["logg"])
+    return summarise(per_star, var, settings.n_boot, settings.seed)
 
 
 def no_ceiling_table(reason: str | None = None, mags=()) -> pd.DataFrame:
@@ -229,5 +241,6 @@ def ceiling_for_file(test_path, mags, label_space: LabelSpace | None = None, noi
 
         model = SpectrumModel()
     model = model if synthetic else None
-    table = ceiling_table(model, None, mags, label_space, test_path, noise_level, logg_variance)
+    settings = CeilingSettings(label_space or LabelSpace(), noise_level, logg_variance)
+    table = ceiling_table(model, None, mags, test_path, settings)
     return table if table is not None else no_ceiling_table(ceiling_unavailable(model, test_path), mags)

@@ -11,8 +11,8 @@ A noisy spectrum is ``flux + noise_level * error * eps``. The draw of each block
 ``(seed, view, round(1000 * mag))`` through ``np.random.SeedSequence``: the noise at one magnitude
 depends on its value, not on its position in ``mags``, so adding a magnitude leaves the others'
 spectra (and so their metrics) unchanged. The draw covers the whole file and is then selected, so a
-star gets the same noise whichever ``rows`` a (slow) model is evaluated on. The SNR recorded per spectrum is ``||flux|| / ||noise_level * error||``,
-the SNR of the noise actually added.
+star gets the same noise whichever ``rows`` a (slow) model is evaluated on. The SNR recorded per
+spectrum is ``||flux|| / ||noise_level * error||``, the SNR of the noise actually added.
 
 Prediction files (HDF5, one per view, written atomically): ``mag`` float32 [M], ``snr`` float32 [M],
 ``star`` int64 [M] (row in the test file), ``true/<label>`` float32 [M], ``pred/<label>`` float64 [M];
@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -155,8 +156,18 @@ def _write_table(path: Path, table: dict[str, np.ndarray], attrs: dict) -> None:
             f.attrs[key] = value
 
 
-def predict_views(model, test_path, mags: Sequence[float] = SWEEP_MAGS, noise_level: float = 1.0, seed: int = 0,
-                  out_dir=".", labels=None, views: Sequence[str] = VIEWS, rows=None) -> dict[str, Path]:
+@dataclass(frozen=True)
+class ViewSettings:
+    """Which views of the test file to predict, and their seeded noise (see the module doc)."""
+
+    mags: Sequence[float] = SWEEP_MAGS  # the sweep's magnitudes
+    noise_level: float = 1.0
+    seed: int = 0
+    views: Sequence[str] = VIEWS
+
+
+def predict_views(model, test_path, out_dir=".", *, views: ViewSettings = ViewSettings(), labels=None,
+                  rows=None) -> dict[str, Path]:
     """Predict every view of the test file and write ``out_dir/predictions_<view>.h5``.
 
     All predictions are made before anything is written, and all files are renamed into place only
@@ -164,11 +175,13 @@ def predict_views(model, test_path, mags: Sequence[float] = SWEEP_MAGS, noise_le
     Returns {view: path}.
     """
     test_path, out_dir = Path(test_path), Path(out_dir)
+    mags, noise_level, seed = views.mags, views.noise_level, views.seed
     labels = _labels_to_record(model, test_path, labels)
-    for view in views:
+    for view in views.views:
         _check_view_args(view, mags, noise_level)
-    tables = {view: _view_table(model, test_path, view, mags, noise_level, seed, labels, rows) for view in views}
-    paths = {view: out_dir / f"predictions_{view}.h5" for view in views}
+    tables = {view: _view_table(model, test_path, view, mags, noise_level, seed, labels, rows)
+              for view in views.views}
+    paths = {view: out_dir / f"predictions_{view}.h5" for view in views.views}
     with ExitStack() as stack:
         for view, table in tables.items():
             attrs = {"view": view, "noise_level": float(noise_level), "seed": int(seed),

@@ -7,27 +7,27 @@ returns ``{label: float64 [N]}``.
 On disk a model is a folder: ``model.json`` (``name``, ``labels``, ``settings``, ``n_features``,
 ``fit_info``, and the sha256 and size of every payload file) plus the payload files the model
 writes in plain formats (LightGBM text models, ``.npz``, ...). Every file is written under a
-temporary name and moved into place with ``os.replace``; ``model.json`` is removed first and
+temporary name and moved into place (``write_model_file``); ``model.json`` is removed first and
 written last, so a job killed mid-save leaves a folder that ``load`` rejects with a clear error
 instead of a half model that loads. ``load`` checks every payload file against ``model.json`` and
 raises ``ValueError`` naming the missing, truncated or corrupt file.
 
-``load_model(directory)`` reads ``model.json`` and dispatches on ``name`` through ``REGISTRY``;
-model classes join it with the ``@register("name")`` decorator.
+``specvit.training.factory.load_model(directory)`` reads ``model.json`` and dispatches on ``name``
+through ``REGISTRY``; model classes join it with the ``@register("name")`` decorator. Input checks
+shared by the models are in ``specvit.models.checks``.
 """
 from __future__ import annotations
 
 import abc
-import hashlib
 import json
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from specvit.runtime.io import atomic_path
+from specvit.runtime.hashing import file_hash
+from specvit.runtime.io import atomic_path, jsonable
 
 MODEL_JSON = "model.json"
 FORMAT_VERSION = 1
@@ -51,143 +51,15 @@ def register(name: str) -> Callable[[type[Regressor]], type[Regressor]]:
     return deco
 
 
-# ----------------------------------------------------------------------------- input checks
-
-
-def check_labels(labels) -> tuple[str, ...]:
-    """Normalise a label list to a non-empty tuple of distinct strings (a bare string is one label)."""
-    if isinstance(labels, str):
-        labels = (labels,)
-    labels = tuple(labels)
-    if not labels:
-        raise ValueError("labels must name at least one label")
-    bad = [lab for lab in labels if not isinstance(lab, str) or not lab]
-    if bad:
-        raise ValueError(f"labels must be non-empty strings, got {bad!r}")
-    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
-    if dup:
-        raise ValueError(f"labels must be distinct; repeated: {dup}")
-    return labels
-
-
-def _first_nonfinite(x: np.ndarray, block_rows: int = 4096) -> tuple[int, int, int]:
-    """(count, first row, first column) of the non-finite entries of 2-D ``x``; count 0 when all finite."""
-    count, first = 0, None
-    for start in range(0, x.shape[0], block_rows):
-        bad = ~np.isfinite(x[start:start + block_rows])
-        c = int(bad.sum())
-        if c:
-            if first is None:
-                r, col = np.argwhere(bad)[0]
-                first = (start + int(r), int(col))
-            count += c
-    return (count, *first) if count else (0, -1, -1)
-
-
-def check_x(x, name: str = "x", n_features: int | None = None) -> np.ndarray:
-    """Validate a spectra matrix: 2-D [N, P], floating dtype, N >= 1, all finite, P == n_features if given.
-
-    Returns ``x`` itself as an ndarray (no copy for an ndarray input). The finiteness check runs as
-    one float64-accumulated sum (NaN and inf propagate; float32 input cannot overflow it), so a
-    1M x 4096 matrix is not copied; only on failure is the first bad entry located.
-    """
-    if not isinstance(x, np.ndarray):
-        x = np.asarray(x)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array [N spectra, P pixels]; got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{name} must be a floating-point array (float32 spectra); got dtype {x.dtype}")
-    if x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"{name} is empty: shape {x.shape}")
-    if n_features is not None and x.shape[1] != n_features:
-        raise ValueError(f"{name} has {x.shape[1]} features (pixels) per row; the model was fit on {n_features}")
-    total = np.sum(x, dtype=np.float64)
-    if not np.isfinite(total):
-        count, r, c = _first_nonfinite(x)
-        if count:
-            raise ValueError(f"{name} has {count} non-finite value(s) (NaN or inf), first at row {r}, "
-                             f"column {c} (value {x[r, c]}); spectra must be finite")
-    return x
-
-
-def check_y(y, labels: tuple[str, ...], n: int, name: str = "y") -> dict[str, np.ndarray]:
-    """Validate a label dict: every requested label present, 1-D, length ``n``, numeric, finite.
-
-    Returns ``{label: float64 [n]}`` for the requested labels only (extra keys are ignored).
-    """
-    if not isinstance(y, Mapping):
-        raise ValueError(f"{name} must be a dict {{label name: array [N]}}; got {type(y).__name__}")
-    missing = [lab for lab in labels if lab not in y]
-    if missing:
-        raise ValueError(f"{name} is missing label(s) {missing} that the model predicts; "
-                         f"it has {sorted(map(str, y))}")
-    out = {}
-    for lab in labels:
-        v = np.asarray(y[lab])
-        if v.ndim != 1:
-            raise ValueError(f"{name}[{lab!r}] must be a 1-D array [N]; got shape {v.shape}")
-        if v.shape[0] != n:
-            raise ValueError(f"{name}[{lab!r}] has {v.shape[0]} values but x has {n} rows")
-        if not (np.issubdtype(v.dtype, np.floating) or np.issubdtype(v.dtype, np.integer)):
-            raise ValueError(f"{name}[{lab!r}] must be numeric; got dtype {v.dtype}")
-        v = v.astype(np.float64)
-        bad = ~np.isfinite(v)
-        if bad.any():
-            raise ValueError(f"{name}[{lab!r}] has {int(bad.sum())} non-finite value(s), "
-                             f"first at index {int(np.flatnonzero(bad)[0])}")
-        out[lab] = v
-    return out
-
-
-def check_fit_inputs(labels, x_train, y_train, x_val, y_val):
-    """Validate the arguments of ``fit``; returns (x_train, y_train, x_val, y_val) with y as float64 dicts."""
-    x_train = check_x(x_train, "x_train")
-    y_train = check_y(y_train, labels, x_train.shape[0], "y_train")
-    if (x_val is None) != (y_val is None):
-        raise ValueError("give both x_val and y_val, or neither")
-    if x_val is not None:
-        x_val = check_x(x_val, "x_val", n_features=x_train.shape[1])
-        y_val = check_y(y_val, labels, x_val.shape[0], "y_val")
-    return x_train, y_train, x_val, y_val
-
-
 # ----------------------------------------------------------------------------- files
 
 
-def _jsonable(obj):
-    """Round-trip through JSON so fit info / settings are guaranteed serialisable (numpy scalars → Python)."""
-    def default(o):
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, Path):
-            return str(o)
-        raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
-
-    return json.loads(json.dumps(obj, default=default))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def atomic_write(path, write: Callable[[Path], None]) -> dict:
-    """Write ``path`` through a temporary sibling and ``os.replace``; ``write(tmp_path)`` does the writing.
-
-    Returns ``{"sha256": ..., "bytes": ...}`` of what was written. The temporary file is removed if
-    ``write`` fails, so a crash never leaves ``path`` half-written.
-    """
-    with atomic_path(path) as tmp:
+def write_model_file(path, write: Callable[[Path], None]) -> dict:
+    """Write one file of a saved model atomically (``runtime.io.atomic_path``, flushed to disk before
+    the rename); ``write(tmp_path)`` does the writing. Returns its ``{"sha256", "bytes"}`` for model.json."""
+    with atomic_path(path, fsync=True) as tmp:
         write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        meta = {"sha256": sha256_file(tmp), "bytes": tmp.stat().st_size}
-    return meta
+    return file_hash(path)
 
 
 def read_model_json(directory) -> dict:
@@ -219,7 +91,7 @@ def verify_files(directory, meta: dict) -> None:
         size = p.stat().st_size
         if size != rec.get("bytes"):
             raise ValueError(f"{p}: corrupt or truncated model file: {size} bytes, expected {rec.get('bytes')}")
-        if sha256_file(p) != rec.get("sha256"):
+        if file_hash(p)["sha256"] != rec.get("sha256"):
             raise ValueError(f"{p}: corrupt model file: sha256 does not match {directory / MODEL_JSON}")
 
 
@@ -253,7 +125,7 @@ class Regressor(abc.ABC):
 
     @abc.abstractmethod
     def _write_payload(self, directory: Path) -> dict[str, dict]:
-        """Write the fitted state into ``directory`` with ``atomic_write``; return {file name: atomic_write result}."""
+        """Write the fitted state into ``directory`` with ``write_model_file``; return {file name: its result}."""
 
     @abc.abstractmethod
     def _read_payload(self, directory: Path, meta: dict) -> None:
@@ -278,14 +150,14 @@ class Regressor(abc.ABC):
             "format_version": FORMAT_VERSION,
             "name": self.name,
             "labels": list(self.labels),
-            "settings": _jsonable(self.settings()),
+            "settings": self.settings(),
             "n_features": int(self.n_features),
-            "fit_info": _jsonable(self.fit_info or {}),
+            "fit_info": self.fit_info or {},
             "versions": self._versions(),
             "files": files,
         }
-        text = json.dumps(meta, indent=2, sort_keys=False) + "\n"
-        atomic_write(directory / MODEL_JSON, lambda p: p.write_text(text))
+        text = json.dumps(jsonable(meta), indent=2) + "\n"  # NaN (JSON has none) becomes null
+        write_model_file(directory / MODEL_JSON, lambda p: p.write_text(text))
         return directory
 
     @classmethod
@@ -295,7 +167,7 @@ class Regressor(abc.ABC):
         meta = read_model_json(directory)
         if meta["name"] != cls.name:
             raise ValueError(f"{directory / MODEL_JSON}: holds a {meta['name']!r} model, "
-                             f"not {cls.name!r}; use specvit.models.base.load_model to dispatch by name")
+                             f"not {cls.name!r}; use specvit.training.factory.load_model to dispatch by name")
         verify_files(directory, meta)
         try:
             model = cls(labels=tuple(meta["labels"]), **meta["settings"])

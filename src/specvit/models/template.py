@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from specvit.models.base import Regressor, atomic_write, check_fit_inputs, check_x, register
+from specvit.models.base import Regressor, register, write_model_file
+from specvit.models.checks import check_fit_inputs, check_x
 from specvit.models.template_config import template_settings
 from specvit.physics.fisher import jacobian
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
@@ -255,7 +256,7 @@ class TemplateFitRegressor(Regressor):
     def _write_payload(self, directory: Path) -> dict[str, dict]:
         text = json.dumps({"settings": self.settings(), "label_names": list(LABEL_NAMES),
                            "box_low": self._low.tolist(), "box_high": (self._low + self._span).tolist()}, indent=2)
-        return {self._JSON: atomic_write(directory / self._JSON, lambda p: p.write_text(text + "\n"))}
+        return {self._JSON: write_model_file(directory / self._JSON, lambda p: p.write_text(text + "\n"))}
 
     def _read_payload(self, directory: Path, meta: dict) -> None:
         path = directory / self._JSON

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specvit.models.base import check_labels
+from specvit.models.checks import check_labels
 from specvit.physics.grid import ForwardParams
 from specvit.physics.labels import LABEL_NAMES
 

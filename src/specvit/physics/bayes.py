@@ -19,6 +19,8 @@ bound is an approximation.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import log_ndtr, ndtr
 
@@ -81,9 +83,19 @@ def bayes_risk(s2, prior: LabelPrior, n_theta: int = 401, n_nodes: int = 64) -> 
     return bayes_bound(theta, s2[..., None], prior, n_nodes) @ w
 
 
-def bayes_bound_box(theta: np.ndarray, fisher: np.ndarray, low: np.ndarray, high: np.ndarray,
-                    index: int = LOGG, n_draws: int = 16, n_samples: int = 1024, seed: int = 0,
-                    batch_size: int = 64) -> np.ndarray:
+@dataclass(frozen=True)
+class BoxSampling:
+    """The importance sampling of ``bayes_bound_box``: ``n_draws`` values of t per star,
+    ``n_samples`` samples per posterior mean, from ``seed``, ``batch_size`` stars at a time."""
+
+    n_draws: int = 16
+    n_samples: int = 1024
+    seed: int = 0
+    batch_size: int = 64
+
+
+def bayes_bound_box(theta: np.ndarray, fisher: np.ndarray, low: np.ndarray, high: np.ndarray, *,
+                    index: int = LOGG, sampling: BoxSampling = BoxSampling()) -> np.ndarray:
     """Per-star Bayes MSE of label ``index`` with a uniform prior on the whole label box.
 
     The same local linear-Gaussian model as ``bayes_bound`` (an efficient estimate
@@ -93,16 +105,17 @@ def bayes_bound_box(theta: np.ndarray, fisher: np.ndarray, low: np.ndarray, high
     importance sampling (half the samples from N(t, F^-1), half uniform in the box, so it
     works whether the likelihood is narrow or much wider than the box); the squared error
     uses two independent halves of the samples, (theta - m1)(theta - m2), which removes the
-    upward bias that the sampling noise of one estimate would add. ``n_draws`` values of t
-    per star. Works in box units, so the result is in the label's units squared.
+    upward bias that the sampling noise of one estimate would add. ``sampling.n_draws`` values
+    of t per star. Works in box units, so the result is in the label's units squared.
     """
+    n_draws, n_samples, batch_size = sampling.n_draws, sampling.n_samples, sampling.batch_size
     theta = np.asarray(theta, float)
     width = np.asarray(high, float) - np.asarray(low, float)
     u_true = (theta - low) / width
     f_u = np.asarray(fisher, float) * width[:, None] * width[None, :]
     k = theta.shape[1]
     half = n_samples // 2
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(sampling.seed)
     out = np.empty(theta.shape[0])
     for start in range(0, theta.shape[0], batch_size):
         sl = slice(start, start + batch_size)
@@ -112,7 +125,7 @@ def bayes_bound_box(theta: np.ndarray, fisher: np.ndarray, low: np.ndarray, high
         chol_t = np.swapaxes(chol, 1, 2)
         log_norm = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1) - 0.5 * k * np.log(2 * np.pi)
 
-        def gauss(z):  # z [b, ...] standard normal -> L^-T z, a draw from N(0, F^-1)
+        def gauss(z, b=b, chol_t=chol_t):  # z [b, ...] standard normal -> L^-T z, a draw from N(0, F^-1)
             shape = z.shape
             flat = z.reshape(b, -1, k).transpose(0, 2, 1)
             return np.linalg.solve(chol_t, flat).transpose(0, 2, 1).reshape(shape)

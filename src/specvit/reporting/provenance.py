@@ -18,7 +18,6 @@ Without ``track`` (a notebook, a unit test) the writers write no sidecar.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
@@ -27,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from specvit.runtime.gitinfo import git_state
+from specvit.runtime.hashing import file_hash, json_digest
 from specvit.runtime.io import jsonable, write_json
 
 SCHEMA_VERSION = 1
@@ -36,7 +36,6 @@ PACKAGES = ("specvit", "numpy", "pandas", "scipy", "torch", "lightgbm", "scikit-
 # Files above this size are hashed by their first and last block only (a 1M-spectrum
 # training file is ~33 GB); the sidecar marks such hashes as partial.
 FULL_HASH_LIMIT = 2 * 1024**3
-_BLOCK = 64 * 1024**2
 
 _job: dict | None = None  # the context set by track(); None: write no sidecars
 
@@ -76,8 +75,7 @@ def _flat(items):
 
 def config_hash(config: dict) -> str:
     """A short hash of the whole resolved config (keys sorted, so key order does not count)."""
-    text = json.dumps(jsonable(config), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return json_digest(jsonable(config))
 
 
 def seeds_of(config: dict, params: dict) -> dict:
@@ -96,30 +94,6 @@ def seeds_of(config: dict, params: dict) -> dict:
 
     walk(jsonable(params), "")
     return found
-
-
-def file_hash(path) -> dict:
-    """{"sha256": ..., "bytes": ...}; files above FULL_HASH_LIMIT hash their first and last block
-    (``"partial": true``). Directories hash their files in sorted order."""
-    path = Path(path)
-    if path.is_dir():
-        digest = hashlib.sha256()
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        for p in files:
-            digest.update(str(p.relative_to(path)).encode())
-            digest.update(file_hash(p)["sha256"].encode())
-        return {"sha256": digest.hexdigest(), "bytes": sum(p.stat().st_size for p in files)}
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        if size <= FULL_HASH_LIMIT:
-            for block in iter(lambda: f.read(_BLOCK), b""):
-                digest.update(block)
-            return {"sha256": digest.hexdigest(), "bytes": size}
-        digest.update(f.read(_BLOCK))
-        f.seek(size - _BLOCK)
-        digest.update(f.read(_BLOCK))
-    return {"sha256": digest.hexdigest(), "bytes": size, "partial": True}
 
 
 def package_versions() -> dict:
@@ -180,10 +154,10 @@ def stamp(*paths) -> Path | None:
     inputs = _job["inputs"]
     record = {
         "schema_version": SCHEMA_VERSION,
-        "outputs": {Path(p).name: file_hash(p) for p in paths},
+        "outputs": {Path(p).name: file_hash(p, FULL_HASH_LIMIT) for p in paths},
         "rule": _job["rule"],
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "inputs": {p: file_hash(p) for p in inputs},
+        "inputs": {p: file_hash(p, FULL_HASH_LIMIT) for p in inputs},
         "params": _job["params"],
         "config_hash": _job["config_hash"],
         "seeds": _job["seeds"],

@@ -22,21 +22,30 @@ def log_to(path) -> None:
 
 
 @contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
+def atomic_path(path, fsync: bool = False):
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    The one way specvit writes a file: every writer (tables, JSON, model files, checkpoints, split
+    files, subsets) goes through here, so a killed job never leaves a half-written file under its
+    final name. The temporary is ``.<name>.tmp-<pid>`` in the same folder (the rename is then
+    atomic; ``remove_leftovers`` finds those of killed jobs). With ``fsync`` its content is flushed
+    to disk before the rename (model files: a crash right after the rename still finds them whole)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
+        if fsync:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def remove_leftovers(path) -> list[Path]:
-    """Delete the temporaries that killed writers left behind (``atomic_path`` and ``SplitWriter``
-    name them ``.<name>.tmp-<pid>``; SIGKILL skips their clean-up, and a half-written 1M-spectrum
+    """Delete the temporaries that killed writers left behind (``atomic_path`` names them
+    ``.<name>.tmp-<pid>``; SIGKILL skips their clean-up, and a half-written 1M-spectrum
     file is tens of GB). ``path`` is an output file (its own temporaries) or a folder (all of
     them, recursively): call it only on outputs no other running job writes. Returns what it removed."""
     path = Path(path)
@@ -78,7 +87,8 @@ def write_csv(df, path) -> None:
 
 
 def jsonable(x):
-    """Plain JSON types from numpy / pathlib / tuples; non-finite floats become null."""
+    """Plain JSON types from numpy / pathlib / tuples / sets (sorted); non-finite floats become null
+    (JSON has no NaN), and any other object its ``str``. The one conversion to JSON in specvit."""
     if isinstance(x, dict):
         return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple, set, frozenset)):

@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from specvit.data.contract import DataContractError, read_arrays, read_labels, read_wave, validate_file, write_split
+from specvit.data.contract import DataContractError, read_arrays, read_labels, read_wave, validate_file
+from specvit.data.writer import write_split
 from specvit.physics.labels import LABEL_NAMES
 from specvit.physics.noise import pixel_sigma
 from specvit.physics.spectrum import FWHM_TO_SIGMA, RESOLUTION, ForwardParams, SpectrumModel, lsf_kernel, simulate

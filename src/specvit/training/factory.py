@@ -21,17 +21,20 @@ def build_model(spec: RunSpec, threads: int = 0):
         from specvit.models.template import TemplateFitRegressor
 
         return TemplateFitRegressor(labels=spec.labels, **{"seed": spec.seed, **spec.params})
-    from specvit.models.baselines import LightGBMRegressor, RidgeRegressor
-
     if spec.model == "lightgbm":
+        from specvit.models.lightgbm import LightGBMRegressor
+
         params = {"seed": spec.seed, "num_threads": threads, **spec.params}
         return LightGBMRegressor(labels=spec.labels, **params)
+    from specvit.models.ridge import RidgeRegressor
+
     return RidgeRegressor(labels=spec.labels, **spec.params)
 
 
 # Modules that register models; load_model imports them on a miss, so a caller that only imports
 # this module can still load any saved model.
-_PROVIDER_MODULES = ("specvit.models.baselines", "specvit.training.vit_regressor", "specvit.models.template")
+_PROVIDER_MODULES = ("specvit.models.lightgbm", "specvit.models.ridge", "specvit.training.vit_regressor",
+                     "specvit.models.template")
 
 
 def load_model(directory) -> Regressor:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from specvit.data.contract import load_subset, read_arrays, read_labels, read_wave
+from specvit.data.contract import read_arrays, read_labels, read_wave
+from specvit.data.subsets import load_subset
 from specvit.evaluation.coverage import label_ranges
 from specvit.runtime.gitinfo import git_state
 from specvit.runtime.io import write_json
@@ -31,48 +33,51 @@ def train_seed(spec: RunSpec) -> int:
     return int(np.random.SeedSequence([spec.seed, spec.n_train, 7]).generate_state(1)[0])
 
 
-def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_noise_seed: int,
-                threads: int = 0, log=print, job: dict | None = None) -> dict:
+@dataclass(frozen=True)
+class RunFiles:
+    """The files one training run reads: the training pool and validation split (HDF5, data contract)
+    and the run's training subset (row indices of the pool, ``specvit.data.subsets``)."""
+
+    train: Path
+    val: Path
+    subset: Path
+
+    def __post_init__(self):
+        for name in ("train", "val", "subset"):
+            object.__setattr__(self, name, Path(getattr(self, name)))
+
+
+def execute_run(spec: RunSpec, files: RunFiles, out_dir, *, val_noise_seed: int, threads: int = 0, log=print,
+                job: dict | None = None) -> dict:
     """Train one run and write its folder; returns the metrics written to ``metrics.json``
-    (with ``job``, where the job ran (specvit.runtime.jobenv), under the key ``job``)."""
+    (with ``job``, where the job ran (specvit.runtime.jobenv), under the key ``job``). The
+    validation spectra get the fixed noise of ``val_noise_seed``."""
     import torch  # here, not at the top: the workflow imports this module to read the config
 
-    from specvit.data.loader import InMemorySpectra, fixed_noisy, open_training_spectra
     from specvit.evaluation.metrics import point_metrics
-    from specvit.training.trainer import peak_memory_mb
+    from specvit.training.device import peak_memory_mb
+    from specvit.training.trainer import RunFolder
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(spec.to_dict(), out_dir / "run.json")
-    rows = load_subset(subset_path)
+    rows = load_subset(files.subset)
     if rows.size != spec.n_train:
-        raise ValueError(f"{subset_path}: holds {rows.size} rows, run {spec.run_id} needs N={spec.n_train}")
+        raise ValueError(f"{files.subset}: holds {rows.size} rows, run {spec.run_id} needs N={spec.n_train}")
     t0 = time.perf_counter()
-    if spec.model == "vit":  # in RAM if it fits training.cache_mb, else streamed from the file
-        from specvit.training.config import TrainConfig
-
-        cache_mb = TrainConfig.from_dict(spec.train).cache_mb
-        flux, error = open_training_spectra(train_path, rows, cache_mb), None
-        if not isinstance(flux, InMemorySpectra):
-            log(f"{spec.run_id}: the {flux.n} training spectra exceed training.cache_mb = {cache_mb:g} MiB; "
-                f"streaming them from {train_path}, {flux.window_rows} rows at a time")
-    else:
-        flux, error = read_arrays(train_path, rows)
-    labels_all = read_labels(train_path)
-    y_train = {k: labels_all[k][rows] for k in spec.labels}
-    val_flux, val_error = read_arrays(val_path)
-    val_labels = read_labels(val_path)
-    y_val = {k: val_labels[k] for k in spec.labels}
-    x_val = fixed_noisy(val_flux, val_error, spec.noise_level, val_noise_seed)
+    flux, error, y_train = _training_set(spec, files.train, rows, log)
+    x_val, y_val = _validation_set(spec, files.val, val_noise_seed)
     log(f"{spec.run_id}: {spec.model}, N = {spec.n_train}, seed {spec.seed}, noise level {spec.noise_level}, "
         f"labels {list(spec.labels)}; data loaded in {time.perf_counter() - t0:.1f} s")
 
     model = build_model(spec, threads)
     if spec.model == "vit":
-        info = model.fit(flux, y_train, x_val, y_val, log=log, wave=read_wave(train_path),
-                         run_dir=out_dir, identity={"n_train": spec.n_train, "noise_level": spec.noise_level},
-                         discard_stale=True)
+        identity = {"n_train": spec.n_train, "noise_level": spec.noise_level}
+        info = model.fit(flux, y_train, x_val, y_val, log=log, wave=read_wave(files.train),
+                         run=RunFolder(out_dir, identity, discard_stale=True))
     else:
+        from specvit.data.loader import fixed_noisy
+
         x_train = fixed_noisy(flux, error, spec.noise_level, train_seed(spec))
         del flux, error
         info = model.fit(x_train, y_train, x_val, y_val, log=log)
@@ -93,6 +98,35 @@ def execute_run(spec: RunSpec, train_path, val_path, subset_path, out_dir, val_n
     write_json(metrics, out_dir / "metrics.json")
     log(f"{spec.run_id}: validation " + ", ".join(f"{k} R2 {v['r2']:.4f} MAE {v['mae']:.4f}" for k, v in val.items()))
     return metrics
+
+
+def _training_set(spec: RunSpec, train_path, rows: np.ndarray, log):
+    """(flux, error, labels) of the training ``rows``: for the ViT the noise-free flux in RAM if it
+    fits training.cache_mb, else a store that streams it from the file (error None)."""
+    from specvit.data.loader import InMemorySpectra, open_training_spectra
+
+    if spec.model == "vit":  # in RAM if it fits training.cache_mb, else streamed from the file
+        from specvit.training.config import TrainConfig
+
+        cache_mb = TrainConfig.from_dict(spec.train).cache_mb
+        flux, error = open_training_spectra(train_path, rows, cache_mb), None
+        if not isinstance(flux, InMemorySpectra):
+            log(f"{spec.run_id}: the {flux.n} training spectra exceed training.cache_mb = {cache_mb:g} MiB; "
+                f"streaming them from {train_path}, {flux.window_rows} rows at a time")
+    else:
+        flux, error = read_arrays(train_path, rows)
+    labels_all = read_labels(train_path)
+    return flux, error, {k: labels_all[k][rows] for k in spec.labels}
+
+
+def _validation_set(spec: RunSpec, val_path, val_noise_seed: int):
+    """(x_val, y_val): the validation spectra with their fixed noise, and their labels."""
+    from specvit.data.loader import fixed_noisy
+
+    val_flux, val_error = read_arrays(val_path)
+    val_labels = read_labels(val_path)
+    y_val = {k: val_labels[k] for k in spec.labels}
+    return fixed_noisy(val_flux, val_error, spec.noise_level, val_noise_seed), y_val
 
 
 def load_specs(paths) -> dict[str, RunSpec]:

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from specvit.data.loader import HDF5Spectra, InMemorySpectra
-from specvit.models.base import Regressor, atomic_write, check_fit_inputs, check_labels, check_x, check_y, register
+from specvit.models.base import Regressor, register, write_model_file
+from specvit.models.checks import check_fit_inputs, check_labels, check_x, check_y
 from specvit.models.vit import ViTConfig, build_vit
-from specvit.training.trainer import LabelScaler, TrainConfig, autocast_dtype, predict_normalised, resolve_device, train
+from specvit.training.config import TrainConfig
+from specvit.training.device import autocast_dtype, predict_normalised, resolve_device
+from specvit.training.scaling import LabelScaler
+from specvit.training.trainer import RunFolder, TrainingData, train
 
 
 @register("vit")
@@ -38,13 +42,14 @@ class VitRegressor(Regressor):
                                    "predict_sigma": self.train_cfg.loss == "gaussian_nll"})
         return build_vit(cfg, self.wave)
 
-    def fit(self, x_train, y_train, x_val=None, y_val=None, log=print, error_train=None, wave=None,
-            run_dir=None, identity: dict | None = None, discard_stale: bool = False) -> dict:
+    def fit(self, x_train, y_train, x_val=None, y_val=None, log=print, *, error_train=None, wave=None,
+            run: RunFolder | None = None) -> dict:
         """Train with per-epoch noise ``noise_level * error_train * eps`` on the noise-free ``x_train``
         (no noise when ``error_train`` is None). ``x_train`` may also be a store of
         ``specvit.data.loader`` holding flux and error (e.g. ``HDF5Spectra``, streamed from a validated
-        file; ``error_train`` None). Checkpoints go to ``run_dir`` (a temporary folder if None), so
-        a rerun on the same folder resumes."""
+        file; ``error_train`` None). ``wave``: the wavelength grid (needed by the ``pipe`` encoding).
+        Checkpoints go to ``run`` (a temporary folder if None), so a rerun on the same folder
+        resumes; the ViT config joins the folder's identity."""
         if isinstance(x_train, (InMemorySpectra, HDF5Spectra)):
             store = x_train
             y_train = check_y(y_train, self.labels, store.n, "y_train")
@@ -64,12 +69,12 @@ class VitRegressor(Regressor):
         self.wave = None if wave is None else np.asarray(wave, dtype=np.float64)
         torch.manual_seed(self.train_cfg.seed)  # the initial weights are part of the run's result
         model = self._build(n_features)
+        data = TrainingData(self.labels, x_train, error, y_train, x_val, y_val)
         with tempfile.TemporaryDirectory() as scratch:
-            folder = Path(run_dir) if run_dir is not None else Path(scratch)
-            info = train(model, self.train_cfg, folder, self.labels, x_train, error, y_train, x_val, y_val,
-                         identity={"vit": self.vit_cfg, **(identity or {})}, log=log,
-                         discard_stale=discard_stale)
-            best = torch.load(folder / "best.pt", map_location="cpu", weights_only=False)
+            run = run if run is not None else RunFolder(Path(scratch))
+            run = replace(run, identity={"vit": self.vit_cfg, **run.identity})
+            info = train(model, self.train_cfg, data, run, log=log)
+            best = torch.load(run.path / "best.pt", map_location="cpu", weights_only=False)
         model.load_state_dict(best["model"])
         self.model = model.eval()
         self.scaler = LabelScaler.from_dict(info["scaler"])
@@ -90,11 +95,11 @@ class VitRegressor(Regressor):
     def _write_payload(self, directory: Path) -> dict[str, dict]:
         state = {k: v.cpu() for k, v in self.model.state_dict().items()}
         extra = {"scaler": self.scaler.to_dict(), "has_wave": self.wave is not None}
-        files = {"weights.pt": atomic_write(directory / "weights.pt", lambda p: torch.save(state, p)),
-                 "vit_state.json": atomic_write(directory / "vit_state.json",
-                                                lambda p: p.write_text(json.dumps(extra, indent=2)))}
+        files = {"weights.pt": write_model_file(directory / "weights.pt", lambda p: torch.save(state, p)),
+                 "vit_state.json": write_model_file(directory / "vit_state.json",
+                                                    lambda p: p.write_text(json.dumps(extra, indent=2)))}
         if self.wave is not None:
-            files["wave.npy"] = atomic_write(directory / "wave.npy", lambda p: _save_npy(p, self.wave))
+            files["wave.npy"] = write_model_file(directory / "wave.npy", lambda p: _save_npy(p, self.wave))
         return files
 
     def _read_payload(self, directory: Path, meta: dict) -> None:

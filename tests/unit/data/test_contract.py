@@ -10,16 +10,13 @@ from specvit.data.contract import (
     SCHEMA_VERSION,
     DataContractError,
     SplitInfo,
-    SplitWriter,
-    load_subset,
-    make_nested_subsets,
     read_arrays,
     read_labels,
     read_wave,
-    save_subset,
     validate_file,
-    write_split,
 )
+from specvit.data.subsets import load_subset, make_nested_subsets, save_subset
+from specvit.data.writer import SplitWriter, write_split
 
 N, P = 6, 8
 ATTRS = {"source": "synthetic", "seed": 7, "snr": 50.0, "grid": "bosz", "flag": True}
@@ -37,9 +34,8 @@ def arrays(n=N, p=P, seed=0):
 
 def make_file(path, jacobian=False, **kw):
     wave, flux, error, labels = arrays()
-    jac = np.ones((N, P, 2), np.float32) if jacobian else None
-    write_split(path, wave, flux, error, labels, ATTRS, jacobian=jac,
-                jacobian_labels=["logg", "Teff"] if jacobian else None, **kw)
+    jac = {"logg": np.ones((N, P), np.float32), "Teff": np.ones((N, P), np.float32)} if jacobian else None
+    write_split(path, wave, flux, error, labels, ATTRS, jacobian=jac, **kw)
     return path
 
 

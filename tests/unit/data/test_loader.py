@@ -9,8 +9,9 @@ import textwrap
 import numpy as np
 import torch
 
-from specvit.data.contract import read_arrays, write_split
+from specvit.data.contract import read_arrays
 from specvit.data.loader import BLOCK_ROWS, HDF5Spectra, InMemorySpectra, NoisyBatches, open_training_spectra, rows_in
+from specvit.data.writer import write_split
 
 P = 64
 
@@ -80,7 +81,7 @@ def test_open_training_spectra_uses_ram_only_when_the_subset_fits(tmp_path):
 def test_training_from_the_file_store_equals_training_in_ram(tmp_path):
     """The trainer's results do not depend on where the spectra live when the cache holds them."""
     from specvit.models.vit import ViTConfig, build_vit
-    from specvit.training.trainer import TrainConfig, train
+    from specvit.training.trainer import TrainConfig, TrainingData, train
 
     rng = np.random.default_rng(0)
     n, n_val = 300, 40  # n > BLOCK_ROWS: the smallest cache streams two windows
@@ -97,8 +98,8 @@ def test_training_from_the_file_store_equals_training_in_ram(tmp_path):
     def fit(source, err, folder):
         torch.manual_seed(0)
         model = build_vit(ViTConfig.from_dict(vit))
-        info = train(model, cfg, tmp_path / folder, ("logg",), source, err, {"logg": logg[:n]}, x_val,
-                     {"logg": logg[n:]}, log=lambda *a: None)
+        data = TrainingData(("logg",), source, err, {"logg": logg[:n]}, x_val, {"logg": logg[n:]})
+        info = train(model, cfg, data, tmp_path / folder, log=lambda *a: None)
         return model.state_dict(), info
 
     ram, info_ram = fit(flux[:n], error[:n], "ram")

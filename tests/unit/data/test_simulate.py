@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from specvit.data.contract import read_arrays, read_labels, validate_file
-from specvit.data.simulate import generate_split
+from specvit.data.simulate import StarDistribution, generate_split
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.physics.noise import pixel_sigma
 
@@ -17,7 +17,7 @@ def _sha(path):
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
     path = tmp_path_factory.mktemp("sim") / "train.h5"
-    generate_split(path, n=70, seed=11, mag_range=(20.5, 22.5), chunk_size=32, progress=False)
+    generate_split(path, n=70, seed=11, stars=StarDistribution(mag_range=(20.5, 22.5)), chunk_size=32, progress=False)
     return path
 
 
@@ -42,16 +42,16 @@ def test_labels_in_range_and_error_matches_each_star_magnitude(split):
 
 def test_same_seed_gives_byte_identical_files(split, tmp_path):
     again = tmp_path / "train.h5"
-    generate_split(again, n=70, seed=11, mag_range=(20.5, 22.5), chunk_size=32, progress=False)
+    generate_split(again, n=70, seed=11, stars=StarDistribution(mag_range=(20.5, 22.5)), chunk_size=32, progress=False)
     assert _sha(again) == _sha(split)
     other = tmp_path / "other.h5"
-    generate_split(other, n=70, seed=12, mag_range=(20.5, 22.5), chunk_size=32, progress=False)
+    generate_split(other, n=70, seed=12, stars=StarDistribution(mag_range=(20.5, 22.5)), chunk_size=32, progress=False)
     assert not np.array_equal(read_labels(other)["logg"], read_labels(split)["logg"])
 
 
 def test_stars_do_not_depend_on_the_chunk_size(split, tmp_path):
     path = tmp_path / "train.h5"
-    generate_split(path, n=70, seed=11, mag_range=(20.5, 22.5), chunk_size=70, progress=False)
+    generate_split(path, n=70, seed=11, stars=StarDistribution(mag_range=(20.5, 22.5)), chunk_size=70, progress=False)
     a, b = read_labels(split), read_labels(path)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert np.allclose(read_arrays(path)[0], read_arrays(split)[0], atol=1e-5)

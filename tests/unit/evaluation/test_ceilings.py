@@ -4,8 +4,15 @@ import pytest
 import torch
 from scipy.stats import truncnorm
 
-from specvit.data.contract import write_split
-from specvit.evaluation.ceilings import COLUMNS, ceiling_for_file, ceiling_table, ceiling_unavailable, no_ceiling_table
+from specvit.data.writer import write_split
+from specvit.evaluation.ceilings import (
+    COLUMNS,
+    CeilingSettings,
+    ceiling_for_file,
+    ceiling_table,
+    ceiling_unavailable,
+    no_ceiling_table,
+)
 from specvit.physics.bayes import _truncnorm_mean, bayes_bound, bayes_risk
 from specvit.physics.fisher import jacobian
 from specvit.physics.labels import LABEL_NAMES, LabelPrior, LabelSpace
@@ -68,7 +75,7 @@ def stars():
 
 def test_ceiling_table_on_synthetic_stars(stars):
     space, labels = stars
-    table = ceiling_table(SpectrumModel(), labels, [18.0, 22.5], space)
+    table = ceiling_table(SpectrumModel(), labels, [18.0, 22.5], settings=CeilingSettings(space))
     assert list(table.columns) == COLUMNS
     assert len(table) == 2 * 3 * 2
     assert set(table["kind"]) == {"median", "mse", "bayes"} and set(table["dims"]) == {"5d", "1d"}
@@ -97,18 +104,18 @@ def test_user_file_with_and_without_a_jacobian(stars, tmp_path):
     common = dict(wave=model.wave, flux=flux.astype(np.float32), error=pixel_sigma(flux, 21.0).astype(np.float32),
                   labels={x: labels[:, i] for i, x in enumerate(LABEL_NAMES)}, attrs={"source": "hdf5"})
     with_jac, without = tmp_path / "with.h5", tmp_path / "without.h5"
-    write_split(with_jac, **common, jacobian=jac.astype(np.float32), jacobian_labels=list(LABEL_NAMES))
+    write_split(with_jac, **common, jacobian={x: jac[..., i].astype(np.float32) for i, x in enumerate(LABEL_NAMES)})
     write_split(without, **common)
 
     mags = [18.0, 22.5]
-    expected = ceiling_table(SpectrumModel(), labels, mags, space)
-    from_file = ceiling_table(None, None, mags, space, test_path=with_jac)
+    expected = ceiling_table(SpectrumModel(), labels, mags, settings=CeilingSettings(space))
+    from_file = ceiling_table(None, None, mags, test_path=with_jac, settings=CeilingSettings(space))
     assert ceiling_unavailable(None, with_jac) is None
     assert from_file[["mag", "kind", "dims"]].equals(expected[["mag", "kind", "dims"]])
     for col in ("snr_median", "r2", "r2_q10", "r2_q90"):
         assert from_file[col].to_numpy() == pytest.approx(expected[col].to_numpy(), rel=1e-4, abs=1e-4)
 
-    assert ceiling_table(None, None, mags, space, test_path=without) is None
+    assert ceiling_table(None, None, mags, test_path=without, settings=CeilingSettings(space)) is None
     reason = ceiling_unavailable(None, without)
     assert "no information ceiling" in reason and "jacobian" in reason
     note = no_ceiling_table(reason, mags)

@@ -6,11 +6,11 @@ import pytest
 def test_cross_noise_metrics_scale_one_fixed_draw(tmp_path):
     """metrics_at_noise_levels on a fitted Ridge: one row per level and label; at level 1 the numbers
     of evaluate.predict_views' pooled view; R² falls as the test noise grows."""
-    from specvit.data.contract import write_split
+    from specvit.data.writer import write_split
     from specvit.evaluation.metrics import metrics_table
     from specvit.evaluation.noise_levels import metrics_at_noise_levels
-    from specvit.evaluation.predictions import predict_views, read_predictions
-    from specvit.models.baselines import RidgeRegressor
+    from specvit.evaluation.predictions import ViewSettings, predict_views, read_predictions
+    from specvit.models.ridge import RidgeRegressor
 
     rng = np.random.default_rng(1)
     n, p = 300, 32
@@ -24,7 +24,8 @@ def test_cross_noise_metrics_scale_one_fixed_draw(tmp_path):
     table = metrics_at_noise_levels(model, path, [0.5, 1.0, 2.0], seed=3, n_boot=20)
     assert list(table["test_noise"]) == [0.5, 1.0, 2.0] and set(table["label"]) == {"logg"}
     assert table["r2"].is_monotonic_decreasing
-    pooled = read_predictions(predict_views(model, path, noise_level=1.0, seed=3, out_dir=tmp_path, views=("pooled",))["pooled"])
+    views = ViewSettings(noise_level=1.0, seed=3, views=("pooled",))
+    pooled = read_predictions(predict_views(model, path, tmp_path, views=views)["pooled"])
     ref = metrics_table(pooled, by=None, n_boot=20, seed=3)
     assert table.loc[1, "r2"] == pytest.approx(ref["r2"].iloc[0], abs=1e-12)
     assert table.loc[1, "r2_lo"] == pytest.approx(ref["r2_lo"].iloc[0], abs=1e-12)

@@ -9,8 +9,9 @@ import pytest
 import torch
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from specvit.data.contract import read_arrays, read_labels, write_split
+from specvit.data.contract import read_arrays, read_labels
 from specvit.data.simulate import generate_split
+from specvit.data.writer import write_split
 from specvit.evaluation import metrics as em
 from specvit.evaluation import predictions as ev
 from specvit.models.base import Regressor
@@ -207,8 +208,8 @@ def test_pooled_view_uses_each_stars_own_noise(test_file):
 
 def test_models_see_identical_inputs(test_file, tmp_path):
     a, b = Recorder(offset=0.0), Recorder(offset=1.0)
-    ev.predict_views(a, test_file, mags=[19, 22], seed=7, out_dir=tmp_path / "a")
-    ev.predict_views(b, test_file, mags=[19, 22], seed=7, out_dir=tmp_path / "b")
+    ev.predict_views(a, test_file, tmp_path / "a", views=ev.ViewSettings(mags=[19, 22], seed=7))
+    ev.predict_views(b, test_file, tmp_path / "b", views=ev.ViewSettings(mags=[19, 22], seed=7))
     assert len(a.seen) == len(b.seen) == 3  # pooled + 2 mags
     for xa, xb in zip(a.seen, b.seen):
         np.testing.assert_array_equal(xa, xb)
@@ -219,7 +220,8 @@ def test_models_see_identical_inputs(test_file, tmp_path):
 
 def test_prediction_files_round_trip(test_file, tmp_path):
     model = Recorder(labels=("logg", "Teff"))
-    paths = ev.predict_views(model, test_file, mags=[20, 21.5], noise_level=1.0, seed=3, out_dir=tmp_path)
+    views = ev.ViewSettings(mags=[20, 21.5], noise_level=1.0, seed=3)
+    paths = ev.predict_views(model, test_file, tmp_path, views=views)
     assert set(paths) == {"pooled", "sweep"} and all(p.is_file() for p in paths.values())
     truth = read_labels(test_file)
     pooled, sweep = ev.read_predictions(paths["pooled"]), ev.read_predictions(paths["sweep"])
@@ -243,18 +245,18 @@ def test_prediction_files_round_trip(test_file, tmp_path):
 
 def test_failing_model_leaves_no_file(test_file, tmp_path):
     with pytest.raises(RuntimeError, match="model failed"):
-        ev.predict_views(Recorder(fail_on_call=2), test_file, mags=[20, 21], out_dir=tmp_path)
+        ev.predict_views(Recorder(fail_on_call=2), test_file, tmp_path, views=ev.ViewSettings(mags=[20, 21]))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_label_missing_from_test_file(no_mag_file, tmp_path):
     with pytest.raises(ValueError, match=r"'M_H'.*nomag\.h5"):
-        ev.predict_views(Recorder(labels=("logg", "M_H")), no_mag_file, out_dir=tmp_path)
+        ev.predict_views(Recorder(labels=("logg", "M_H")), no_mag_file, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_file_without_mag(no_mag_file, test_file, tmp_path):
-    paths = ev.predict_views(Recorder(), no_mag_file, mags=[21], seed=1, out_dir=tmp_path)
+    paths = ev.predict_views(Recorder(), no_mag_file, tmp_path, views=ev.ViewSettings(mags=[21], seed=1))
     pooled, sweep = ev.read_predictions(paths["pooled"]), ev.read_predictions(paths["sweep"])
     assert pooled.mag.isna().all() and (sweep.mag == 21).all()
     (_, x_ref, _), = ev.view_inputs(test_file, "pooled", seed=1)  # same stars, stored error

@@ -9,9 +9,10 @@ from sklearn.metrics import r2_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from specvit.models import base
 from specvit.models.base import REGISTRY, Regressor, register
-from specvit.models.baselines import LightGBMRegressor, RidgeRegressor
+from specvit.models.lightgbm import LightGBMRegressor
+from specvit.models.ridge import RidgeRegressor
+from specvit.runtime.hashing import file_hash
 from specvit.training.factory import load_model
 
 
@@ -261,7 +262,7 @@ def test_load_missing_or_corrupt_files(tmp_path, which, lgb_two, ridge_two):
     bad = b"not a model\n" * 50
     f.write_bytes(bad)
     meta = json.loads((d / "model.json").read_text())
-    meta["files"][payload] = {"sha256": base.sha256_file(f), "bytes": len(bad)}
+    meta["files"][payload] = file_hash(f)
     (d / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=f"{payload}: not a readable"):
         load_model(d)

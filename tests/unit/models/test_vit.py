@@ -7,7 +7,13 @@ import torch
 from torch import nn
 
 from specvit.models import PRESETS, SpecViT, ViTConfig, build_vit, count_parameters, flops_per_sample
-from specvit.models.vit import apply_rope, pipe_encoding, rope_cos_sin, sinusoidal_index_encoding, token_wavelengths
+from specvit.models.positional import (
+    apply_rope,
+    pipe_encoding,
+    rope_cos_sin,
+    sinusoidal_index_encoding,
+    token_wavelengths,
+)
 
 P = 256
 WAVE = 7100.0 + 0.427 * np.arange(P)

@@ -163,7 +163,7 @@ def test_attribute_run_end_to_end(trained):
 
 
 def test_attribute_run_refuses_a_non_vit_model(trained, tmp_path):
-    from specvit.models.baselines import RidgeRegressor
+    from specvit.models.ridge import RidgeRegressor
 
     d, _ = trained
     flux, _ = read_arrays(d / "train.h5")

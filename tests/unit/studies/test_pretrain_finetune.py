@@ -93,7 +93,7 @@ def test_refuses_another_architecture_or_model(data, pretrained, tmp_path):
     other = VitRegressor(("logg",), {**VIT, "dim": 32})._build(flux.shape[1])
     with pytest.raises(ValueError, match="cannot start from a ViT of another architecture"):
         transfer_weights(pretrained, other, ("logg",), LabelScaler.fit(np.ones((2, 1)), "standard"))
-    from specvit.models.baselines import RidgeRegressor
+    from specvit.models.ridge import RidgeRegressor
 
     ridge = RidgeRegressor()
     ridge.fit(flux[:32], {"logg": read_labels(d / "train.h5")["logg"][:32]})

@@ -7,7 +7,7 @@ import pytest
 from specvit.data.simulate import generate_split
 from specvit.pipeline.runs import expand_runs
 from specvit.training.factory import load_model
-from specvit.training.run import execute_run
+from specvit.training.run import RunFiles, execute_run
 from specvit.training.spec import RunSpec
 
 
@@ -47,13 +47,17 @@ def test_duplicate_run_ids_are_refused():
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from specvit.data.contract import save_subset
+    from specvit.data.subsets import save_subset
 
     root = tmp_path_factory.mktemp("data")
     generate_split(root / "train.h5", 160, seed=1, progress=False)
     generate_split(root / "val.h5", 60, seed=2, split_name="val", progress=False)
     save_subset(root / "N120.npy", np.arange(120))
     return root
+
+
+def files(root) -> RunFiles:
+    return RunFiles(train=root / "train.h5", val=root / "val.h5", subset=root / "N120.npy")
 
 
 @pytest.mark.parametrize("group", [
@@ -69,8 +73,7 @@ def test_one_run_of_each_model_writes_its_folder(data, tmp_path, group):
 
     (spec,) = expand_runs([{**group, "n_train": [120]}]).values()
     out = tmp_path / spec.run_id
-    metrics = execute_run(spec, data / "train.h5", data / "val.h5", data / "N120.npy", out, val_noise_seed=9,
-                          threads=1, log=lambda *a: None)
+    metrics = execute_run(spec, files(data), out, val_noise_seed=9, threads=1, log=lambda *a: None)
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     assert json.loads((out / "run.json").read_text())["run_id"] == spec.run_id
     model = load_model(out / "model")
@@ -85,7 +88,7 @@ def test_one_run_of_each_model_writes_its_folder(data, tmp_path, group):
 def test_subset_of_the_wrong_size_is_refused(data, tmp_path):
     (spec,) = expand_runs([{"name": "r", "model": "ridge", "n_train": [50]}]).values()
     with pytest.raises(ValueError, match="holds 120 rows, run r-N50-s0 needs N=50"):
-        execute_run(spec, data / "train.h5", data / "val.h5", data / "N120.npy", tmp_path, 1, log=lambda *a: None)
+        execute_run(spec, files(data), tmp_path, val_noise_seed=1, log=lambda *a: None)
 
 
 def test_same_vit_run_twice_gives_identical_results(data, tmp_path):
@@ -95,11 +98,9 @@ def test_same_vit_run_twice_gives_identical_results(data, tmp_path):
 
     (spec,) = expand_runs([{"name": "vit", "model": "vit", "preset": "tiny", "n_train": [120],
                             "train": {"epochs": 2, "batch_size": 32}}]).values()
-    first = execute_run(spec, data / "train.h5", data / "val.h5", data / "N120.npy", tmp_path / "a", 9,
-                        threads=1, log=lambda *a: None)
+    first = execute_run(spec, files(data), tmp_path / "a", val_noise_seed=9, threads=1, log=lambda *a: None)
     torch.rand(1000)  # move the global generator on
-    second = execute_run(spec, data / "train.h5", data / "val.h5", data / "N120.npy", tmp_path / "b", 9,
-                         threads=1, log=lambda *a: None)
+    second = execute_run(spec, files(data), tmp_path / "b", val_noise_seed=9, threads=1, log=lambda *a: None)
     assert first["val"] == second["val"]
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]

@@ -6,17 +6,10 @@ import pytest
 import torch
 
 from specvit.data.loader import NoisyBatches
-from specvit.training.trainer import (
-    FRESH_STATE,
-    LabelScaler,
-    TrainConfig,
-    TrainingDiverged,
-    _resume,
-    loss_fn,
-    lr_at,
-    make_optimizer,
-    train,
-)
+from specvit.training.checkpoints import FRESH_STATE, resume
+from specvit.training.optim import loss_fn, lr_at, make_optimizer
+from specvit.training.scaling import LabelScaler
+from specvit.training.trainer import RunFolder, TrainConfig, TrainingData, TrainingDiverged, train
 from toy_task import P, tiny_model, toy_data
 
 
@@ -74,8 +67,9 @@ def test_batches_depend_only_on_seed_and_epoch():
 
 def test_training_learns_and_writes_history_and_checkpoints(tmp_path):
     flux, error, y, x_val, y_val = toy_data()
-    info = train(tiny_model(), TrainConfig(epochs=10, batch_size=16, lr=3e-3), tmp_path, ("logg",),
-                 flux, error, y, x_val, y_val, log=lambda *a: None)
+    data = TrainingData(("logg",), flux, error, y, x_val, y_val)
+    info = train(tiny_model(), TrainConfig(epochs=10, batch_size=16, lr=3e-3), data, tmp_path,
+                 log=lambda *a: None)
     import pandas as pd
 
     hist = pd.read_csv(tmp_path / "history.csv")
@@ -93,7 +87,8 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path):
     flux, error, y, x_val, y_val = toy_data()
     cfg = TrainConfig(epochs=4, batch_size=16, lr=3e-3, seed=5)
     quiet = lambda *a: None  # noqa: E731
-    train(tiny_model(), cfg, tmp_path / "straight", ("logg",), flux, error, y, x_val, y_val, log=quiet)
+    data = TrainingData(("logg",), flux, error, y, x_val, y_val)
+    train(tiny_model(), cfg, data, tmp_path / "straight", log=quiet)
 
     class Killed(Exception):
         pass
@@ -103,12 +98,10 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path):
             raise Killed
 
     with pytest.raises(Killed):
-        train(tiny_model(), cfg, tmp_path / "resumed", ("logg",), flux, error, y, x_val, y_val,
-              log=kill_after_epoch_2)
+        train(tiny_model(), cfg, data, tmp_path / "resumed", log=kill_after_epoch_2)
     messages = []
     # a fresh process would build a freshly initialised model: resume must overwrite it
-    train(tiny_model(seed=99), cfg, tmp_path / "resumed", ("logg",), flux, error, y, x_val, y_val,
-          log=messages.append)
+    train(tiny_model(seed=99), cfg, data, tmp_path / "resumed", log=messages.append)
     assert any("resuming" in m and "after epoch 2" in m for m in messages)
     a, b = state_of(tmp_path / "straight" / "last.pt"), state_of(tmp_path / "resumed" / "last.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -119,29 +112,27 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path):
 def test_checkpoint_of_another_configuration_is_refused_or_discarded(tmp_path):
     flux, error, y, x_val, y_val = toy_data()
     quiet = lambda *a: None  # noqa: E731
-    train(tiny_model(), TrainConfig(epochs=1, batch_size=16), tmp_path, ("logg",), flux, error, y, x_val, y_val,
-          log=quiet)
+    data = TrainingData(("logg",), flux, error, y, x_val, y_val)
+    train(tiny_model(), TrainConfig(epochs=1, batch_size=16), data, tmp_path, log=quiet)
     with pytest.raises(ValueError, match=r"cannot resume from .*last.pt: it was written by a different configuration"):
-        train(tiny_model(), TrainConfig(epochs=2, batch_size=32), tmp_path, ("logg",), flux, error, y, x_val,
-              y_val, log=quiet)
+        train(tiny_model(), TrainConfig(epochs=2, batch_size=32), data, tmp_path, log=quiet)
     messages = []
-    train(tiny_model(), TrainConfig(epochs=2, batch_size=32), tmp_path, ("logg",), flux, error, y, x_val, y_val,
-          log=messages.append, discard_stale=True)
+    train(tiny_model(), TrainConfig(epochs=2, batch_size=32), data, RunFolder(tmp_path, discard_stale=True),
+          log=messages.append)
     assert any("starting afresh" in m for m in messages)
     (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable checkpoint"):
-        train(tiny_model(), TrainConfig(epochs=3, batch_size=32), tmp_path, ("logg",), flux, error, y, x_val,
-              y_val, log=quiet)
+        train(tiny_model(), TrainConfig(epochs=3, batch_size=32), data, tmp_path, log=quiet)
 
 
 def test_nonfinite_loss_stops_with_epoch_step_and_checkpoint(tmp_path):
     flux, error, y, x_val, y_val = toy_data()
     error = error.copy()
     error[5, 3] = np.inf  # that spectrum becomes +-inf in every epoch
+    data = TrainingData(("logg",), flux, error, y, x_val, y_val)
     with pytest.raises(TrainingDiverged, match=r"non-finite training loss .* at epoch 1, step \d+; "
                                                r"last good checkpoint: none yet"):
-        train(tiny_model(), TrainConfig(epochs=2, batch_size=16), tmp_path, ("logg",), flux, error, y,
-              x_val, y_val, log=lambda *a: None)
+        train(tiny_model(), TrainConfig(epochs=2, batch_size=16), data, tmp_path, log=lambda *a: None)
     assert not (tmp_path / "best.pt").exists()
 
 
@@ -150,8 +141,9 @@ def test_nonfinite_loss_can_skip_the_step_and_lower_the_lr(tmp_path):
     error = error.copy()
     error[5, 3] = np.inf
     messages = []
-    info = train(tiny_model(), TrainConfig(epochs=1, batch_size=16, on_nonfinite="skip"), tmp_path, ("logg",),
-                 flux, error, y, x_val, y_val, log=messages.append)
+    data = TrainingData(("logg",), flux, error, y, x_val, y_val)
+    info = train(tiny_model(), TrainConfig(epochs=1, batch_size=16, on_nonfinite="skip"), data, tmp_path,
+                 log=messages.append)
     assert info["skipped_steps"] == 1
     assert any("step skipped, learning rate factor now 0.5" in m for m in messages)
 
@@ -160,9 +152,9 @@ def test_no_best_checkpoint_from_nan_validation(tmp_path):
     flux, error, y, x_val, y_val = toy_data()
     x_val = x_val.copy()
     x_val[:] = np.nan
+    data = TrainingData(("logg",), flux, error, y, x_val, y_val)
     with pytest.raises(TrainingDiverged, match="no epoch .* finite validation"):
-        train(tiny_model(), TrainConfig(epochs=1, batch_size=16), tmp_path, ("logg",), flux, error, y, x_val,
-              y_val, log=lambda *a: None)
+        train(tiny_model(), TrainConfig(epochs=1, batch_size=16), data, tmp_path, log=lambda *a: None)
     assert not (tmp_path / "best.pt").exists()
 
 
@@ -213,6 +205,6 @@ def test_a_resumed_run_keeps_the_optimizer_implementation_of_its_device(tmp_path
     torch.save({"model": model.state_dict(), "optimizer": written.state_dict(),
                 "state": dict(FRESH_STATE, history=[]), "fingerprint": "fp"}, path)
     opt = make_optimizer(model, 1e-3, 0.01)
-    _resume(path, "fp", model, opt, log=lambda *a: None, discard_stale=False)
+    resume(path, "fp", model, opt, log=lambda *a: None, discard_stale=False)
     assert not any(g["fused"] for g in opt.param_groups)
     assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
