@@ -12,13 +12,12 @@ import torch
 
 from specvit.reporting.tables import write_table
 from specvit.runtime.io import atomic_path
-from specvit.studies.attribution import attribute_run, star_groups
+from specvit.studies.attribution import AttributionSettings, attribute_run
 
 torch.set_num_threads(snakemake.threads)
-cfg = snakemake.params.cfg
-table, arrays = attribute_run(Path(snakemake.input.model).parent, snakemake.input.test, star_groups(cfg["groups"]),
-                              cfg["n_stars"], cfg["mag"], snakemake.params.noise_level, snakemake.params.seed,
-                              cfg["ig_steps"], cfg["baseline"], cfg["window_A"])
+table, arrays = attribute_run(Path(snakemake.input.model).parent, snakemake.input.test,
+                              AttributionSettings.from_config(snakemake.params.cfg),
+                              noise_level=snakemake.params.noise_level, seed=snakemake.params.seed)
 with atomic_path(snakemake.output.arrays) as tmp, open(tmp, "wb") as f:
     np.savez(f, **arrays)
 write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex,

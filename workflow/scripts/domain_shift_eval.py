@@ -14,23 +14,25 @@ import pandas as pd
 import torch
 
 from specvit.runtime.io import write_csv
-from specvit.studies.domain_shift import evaluate_shift, finetune_on_shift
+from specvit.studies.domain_shift import FineTuneSetup, ShiftSpec, evaluate_shift, finetune_on_shift
+from specvit.studies.pretrain_finetune import SplitFiles
 from specvit.studies.shifts import ShiftSettings
 from specvit.training.factory import load_model
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 out = Path(snakemake.output.csv).parent
-settings = ShiftSettings(**p.settings)
+shift = ShiftSpec(p.shift, p.seed, ShiftSettings(**p.settings))
 models = {name: load_model(Path(path).parent) for name, path in zip(p.models, snakemake.input.models)}
-table = evaluate_shift(models, snakemake.input.test, p.shift, p.severities, p.seed, settings, p.noise_level,
-                       p.test_noise_seed, scratch=out)
+table = evaluate_shift(models, snakemake.input.test, shift, p.severities, noise_level=p.noise_level,
+                       noise_seed=p.test_noise_seed, scratch=out)
 if p.vit is not None:
-    ft = p.finetune
-    tuned = finetune_on_shift(p.vit, Path(snakemake.input.vit).parent, snakemake.input.train, snakemake.input.val,
-                              snakemake.input.test, p.shift, max(p.severities, key=abs), p.seed, settings,
-                              ft["n_train"], ft["n_val"], p.train, 1.0, p.val_noise_seed, p.test_noise_seed,
-                              p.subset_seed, out / "finetune")
+    files = SplitFiles(train=snakemake.input.train, val=snakemake.input.val, test=snakemake.input.test)
+    setup = FineTuneSetup(severity=max(p.severities, key=abs), n_train=p.finetune["n_train"],
+                          n_val=p.finetune["n_val"], train=p.train, subset_seed=p.subset_seed,
+                          val_noise_seed=p.val_noise_seed, test_noise_seed=p.test_noise_seed,
+                          noise_level=1.0)  # the core runs' noise level, as their validation sets
+    tuned = finetune_on_shift(p.vit, Path(snakemake.input.vit).parent, files, shift, setup, out / "finetune")
     table = pd.concat([table, tuned], ignore_index=True)
 write_csv(table, snakemake.output.csv)
 print(table.to_string(index=False))

@@ -11,7 +11,7 @@ import torch
 
 from specvit.data.contract import validate_file
 from specvit.data.subsets import load_subset, make_nested_subsets
-from specvit.studies.pretrain_finetune import load_study, run_transfer
+from specvit.studies.pretrain_finetune import SplitFiles, load_study, run_transfer
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params
@@ -23,9 +23,9 @@ else:                  # fine-tune and scratch runs of one N use the same stars
         raise ValueError(f"config key 'pretrain.n_finetune' has N={max(p.all_n)}, more than the {n_pool} spectra "
                          f"of {snakemake.input.train}")
     rows = make_nested_subsets(n_pool, p.all_n, p.subset_seed)[p.n_train]
-data = load_study(snakemake.input.train, snakemake.input.val, snakemake.input.test, rows, p.labels, 1.0,
-                  p.val_noise_seed, p.test_noise_level, p.test_noise_seed)
+files = SplitFiles(train=snakemake.input.train, val=snakemake.input.val, test=snakemake.input.test)
+data = load_study(files, rows, p.labels, val_noise_seed=p.val_noise_seed, test_noise_seed=p.test_noise_seed,
+                  val_noise_level=1.0, test_noise_level=p.test_noise_level)  # validation noise as the core runs'
 init = Path(snakemake.input.init).parent if hasattr(snakemake.input, "init") else None
-metrics = run_transfer(Path(snakemake.output.metrics).parent, data["flux"], data["error"], data["y_train"],
-                       data["x_val"], data["y_val"], data["x_test"], data["y_test"], p.labels, p.vit, p.train,
-                       data["wave"], init_dir=init, identity={"rows": int(np.sum(rows)), "n": int(rows.size)})
+metrics = run_transfer(Path(snakemake.output.metrics).parent, data, p.vit, p.train, init_dir=init,
+                       identity={"rows": int(np.sum(rows)), "n": int(rows.size)})

@@ -9,6 +9,7 @@ so at severity 0 the numbers are those of Table 3.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,9 @@ import pandas as pd
 from specvit.data.contract import read_labels, read_wave, validate_file
 from specvit.evaluation.metrics import point_metrics
 from specvit.evaluation.predictions import view_inputs
+from specvit.studies.pretrain_finetune import SplitFiles
 from specvit.studies.shifts import ShiftSettings, apply_shift, read_spectra, write_spectra
+from specvit.training.trainer import TrainingData
 
 COLUMNS = ["shift", "severity", "model", "r2", "mae"]
 FINETUNE_SUFFIX = " + fine-tune"
@@ -34,60 +37,88 @@ def pooled_scores(models: dict, test_path, noise_level: float, seed: int, label:
     return out
 
 
-def shifted_copy(test_path, folder, shift: str, severity: float, seed: int, settings: ShiftSettings) -> Path:
+@dataclass(frozen=True)
+class ShiftSpec:
+    """One kind of shift (``specvit.studies.shifts.SHIFTS``), the seed of its shared systematics
+    and its settings; the severity is given where it is applied."""
+
+    kind: str
+    seed: int
+    settings: ShiftSettings = ShiftSettings()
+
+
+@dataclass(frozen=True)
+class FineTuneSetup:
+    """The short fine-tune of the ViT on shifted data (config ``domain_shift.finetune``): ``n_train``
+    training-pool stars and ``n_val`` validation stars with the shift at ``severity`` (stars picked and
+    their own draws seeded from ``subset_seed``), trainer settings ``train``, and the fixed noise of
+    its validation set and of the pooled test view."""
+
+    severity: float
+    n_train: int
+    n_val: int
+    train: dict
+    subset_seed: int
+    val_noise_seed: int
+    test_noise_seed: int
+    noise_level: float = 1.0
+
+
+def shifted_copy(test_path, folder, shift: ShiftSpec, severity: float) -> Path:
     """The test file with the shift applied, written and validated in ``folder``."""
-    dst = Path(folder) / f"test_{shift}_{severity:g}.h5"
-    s = apply_shift(read_spectra(test_path), shift, severity, seed, settings)
-    write_spectra(s, dst, {"shift": shift, "shift_severity": float(severity), "shift_seed": int(seed),
+    dst = Path(folder) / f"test_{shift.kind}_{severity:g}.h5"
+    s = apply_shift(read_spectra(test_path), shift.kind, severity, shift.seed, shift.settings)
+    write_spectra(s, dst, {"shift": shift.kind, "shift_severity": float(severity), "shift_seed": int(shift.seed),
                            "shifted_from": str(test_path)})
     return dst
 
 
-def evaluate_shift(models: dict, test_path, shift: str, severities, seed: int, settings: ShiftSettings,
-                   noise_level: float, noise_seed: int, scratch, log=print) -> pd.DataFrame:
-    """Rows (shift, severity, model, r2, mae) for severity 0 and each of ``severities``."""
+def evaluate_shift(models: dict, test_path, shift: ShiftSpec, severities, *, noise_level: float, noise_seed: int,
+                   scratch, log=print) -> pd.DataFrame:
+    """Rows (shift, severity, model, r2, mae) for severity 0 and each of ``severities``, on the pooled
+    view with noise ``noise_level`` and seed ``noise_seed``; shifted files live in ``scratch`` meanwhile."""
     rows = []
     with tempfile.TemporaryDirectory(dir=scratch) as folder:
         for severity in sorted({0.0, *map(float, severities)}):
-            path = test_path if severity == 0 else shifted_copy(test_path, folder, shift, severity, seed, settings)
+            path = test_path if severity == 0 else shifted_copy(test_path, folder, shift, severity)
             for r in pooled_scores(models, path, noise_level, noise_seed):
-                rows.append({"shift": shift, "severity": severity, **r})
-                log(f"{shift} {severity:g}: {r['model']} R2 {r['r2']:.4f} MAE {r['mae']:.4f}")
+                rows.append({"shift": shift.kind, "severity": severity, **r})
+                log(f"{shift.kind} {severity:g}: {r['model']} R2 {r['r2']:.4f} MAE {r['mae']:.4f}")
             if path != test_path:
                 Path(path).unlink()
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def finetune_on_shift(vit_name: str, vit_dir, train_path, val_path, test_path, shift: str, severity: float,
-                      seed: int, settings: ShiftSettings, n_train: int, n_val: int, train: dict,
-                      noise_level: float, val_noise_seed: int, test_noise_seed: int, subset_seed: int,
-                      out_dir, log=print) -> pd.DataFrame:
-    """Fine-tune the ViT in ``vit_dir`` on ``n_train`` training-pool stars with the shift applied
-    (the shift's shared systematics from ``seed``, other per-star draws than the test set's),
-    validated on ``n_val`` shifted validation stars; one row: its R^2 and MAE on the shifted test set."""
+def finetune_on_shift(vit_name: str, vit_dir, files: SplitFiles, shift: ShiftSpec, setup: FineTuneSetup, out_dir, *,
+                      log=print) -> pd.DataFrame:
+    """Fine-tune the ViT in ``vit_dir`` on ``setup.n_train`` training-pool stars with the shift applied
+    (the shift's shared systematics from ``shift.seed``, other per-star draws than the test set's),
+    validated on ``setup.n_val`` shifted validation stars; one row: its R^2 and MAE on the shifted test set."""
     from specvit.data.loader import fixed_noisy
     from specvit.studies.pretrain_finetune import fit_vit
 
-    n_pool = validate_file(train_path, check_values=False).n
+    n_train, severity, subset_seed = setup.n_train, setup.severity, setup.subset_seed
+    n_pool = validate_file(files.train, check_values=False).n
     if n_train > n_pool:
         raise ValueError(f"config key 'domain_shift.finetune.n_train' = {n_train} exceeds the {n_pool} "
-                         f"spectra of {train_path}")
+                         f"spectra of {files.train}")
     rows = np.sort(np.random.default_rng(subset_seed).permutation(n_pool)[:n_train])
-    n_val = min(n_val, validate_file(val_path, check_values=False).n)
-    tr = apply_shift(read_spectra(train_path, rows), shift, severity, seed, settings, star_seed=subset_seed + 1)
-    va = apply_shift(read_spectra(val_path, np.arange(n_val)), shift, severity, seed, settings,
+    n_val = min(setup.n_val, validate_file(files.val, check_values=False).n)
+    tr = apply_shift(read_spectra(files.train, rows), shift.kind, severity, shift.seed, shift.settings,
+                     star_seed=subset_seed + 1)
+    va = apply_shift(read_spectra(files.val, np.arange(n_val)), shift.kind, severity, shift.seed, shift.settings,
                      star_seed=subset_seed + 2)
-    x_val = fixed_noisy(va.flux, va.error, noise_level, val_noise_seed)
-    model, info = fit_vit(tr.flux, tr.error, {"logg": tr.labels["logg"]}, x_val, {"logg": va.labels["logg"]},
-                          ("logg",), None, train, read_wave(train_path), out_dir, init_dir=vit_dir,
-                          identity={"shift": shift, "severity": severity, "n_train": n_train}, log=log)
+    x_val = fixed_noisy(va.flux, va.error, setup.noise_level, setup.val_noise_seed)
+    data = TrainingData(("logg",), tr.flux, tr.error, {"logg": tr.labels["logg"]}, x_val, {"logg": va.labels["logg"]})
+    model, info = fit_vit(data, None, setup.train, read_wave(files.train), out_dir, init_dir=vit_dir,
+                          identity={"shift": shift.kind, "severity": severity, "n_train": n_train}, log=log)
     model.save(Path(out_dir) / "model")
     with tempfile.TemporaryDirectory(dir=out_dir) as folder:
-        path = shifted_copy(test_path, folder, shift, severity, seed, settings)
-        r = pooled_scores({vit_name + FINETUNE_SUFFIX: model}, path, noise_level, test_noise_seed)[0]
-    log(f"{shift} {severity:g}: {r['model']} on {n_train} shifted stars, R2 {r['r2']:.4f} MAE {r['mae']:.4f} "
+        path = shifted_copy(files.test, folder, shift, severity)
+        r = pooled_scores({vit_name + FINETUNE_SUFFIX: model}, path, setup.noise_level, setup.test_noise_seed)[0]
+    log(f"{shift.kind} {severity:g}: {r['model']} on {n_train} shifted stars, R2 {r['r2']:.4f} MAE {r['mae']:.4f} "
         f"({info['wall_seconds']:.1f} s)")
-    return pd.DataFrame([{"shift": shift, "severity": float(severity), **r}], columns=COLUMNS)
+    return pd.DataFrame([{"shift": shift.kind, "severity": float(severity), **r}], columns=COLUMNS)
 
 
 def check_external(path, wave_ref: np.ndarray, labels=("logg",)) -> None:

@@ -10,16 +10,38 @@ whose fit starts from such a copy; it saves as a plain ``vit`` model.
 """
 from __future__ import annotations
 
-import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from specvit.training.trainer import LabelScaler
+from specvit.runtime.hashing import file_hash
+from specvit.training.scaling import LabelScaler
+from specvit.training.trainer import RunFolder, TrainingData
 from specvit.training.vit_regressor import VitRegressor
+
+
+@dataclass(frozen=True)
+class SplitFiles:
+    """The three split files a study reads (HDF5, data contract)."""
+
+    train: Path
+    val: Path
+    test: Path
+
+
+@dataclass(frozen=True, eq=False)
+class StudyData:
+    """Arrays of one run of a study: what the ViT trains on, the noisy test spectra it is scored on
+    (log g ``y_test``), and the wavelength grid."""
+
+    training: TrainingData
+    x_test: np.ndarray
+    y_test: np.ndarray
+    wave: np.ndarray
 
 
 def _architecture(cfg) -> dict:
@@ -29,7 +51,8 @@ def _architecture(cfg) -> dict:
     return d
 
 
-def transfer_weights(source: VitRegressor, target: torch.nn.Module, target_labels, target_scaler: LabelScaler) -> list[str]:
+def transfer_weights(source: VitRegressor, target: torch.nn.Module, target_labels,
+                     target_scaler: LabelScaler) -> list[str]:
     """Copy ``source``'s weights into ``target`` (a freshly built SpecViT); returns the labels whose
     head rows were copied. The head rows are rescaled so that target-normalised outputs equal the
     source's predictions: w' = w s / s', b' = (b s + m - m') / s'."""
@@ -60,7 +83,7 @@ def transfer_weights(source: VitRegressor, target: torch.nn.Module, target_label
 
 def weights_digest(model_dir) -> str:
     """Short hash of a saved ViT's weights: part of a fine-tune's identity, so a changed source restarts it."""
-    return hashlib.sha256((Path(model_dir) / "weights.pt").read_bytes()).hexdigest()[:16]
+    return file_hash(Path(model_dir) / "weights.pt")["sha256"][:16]
 
 
 class FineTunedVit(VitRegressor):
@@ -90,14 +113,16 @@ class FineTunedVit(VitRegressor):
         return {**info, "init_labels_copied": self.copied_labels}
 
 
-def fit_vit(x_flux, error, y_train, x_val, y_val, labels, vit: dict, train: dict, wave, run_dir,
-            init_dir=None, identity: dict | None = None, log=print) -> tuple[VitRegressor, dict]:
+def fit_vit(data: TrainingData, vit: dict | None, train: dict, wave, run_dir, *, init_dir=None,
+            identity: dict | None = None, log=print) -> tuple[VitRegressor, dict]:
     """Train a ViT from scratch, or from the saved ViT in ``init_dir``; checkpoints in ``run_dir``
-    (a rerun resumes). Returns (the fitted model, fit info with the wall time)."""
+    (a rerun resumes; ``identity`` joins the checkpoints' fingerprint). Returns (the fitted model,
+    fit info with the wall time)."""
     from specvit.training.factory import load_model
 
     t0 = time.perf_counter()
     identity = dict(identity or {})
+    labels = data.labels
     if init_dir is not None:
         init = load_model(init_dir)
         if not isinstance(init, VitRegressor):
@@ -106,8 +131,8 @@ def fit_vit(x_flux, error, y_train, x_val, y_val, labels, vit: dict, train: dict
         identity["init_from"] = weights_digest(init_dir)
     else:
         model = VitRegressor(labels, vit, train)
-    info = model.fit(x_flux, y_train, x_val, y_val, log=log, error_train=error, wave=wave, run_dir=run_dir,
-                     identity=identity, discard_stale=True)
+    info = model.fit(data.flux, data.y_train, data.x_val, data.y_val, log=log, error_train=data.error, wave=wave,
+                     run=RunFolder(run_dir, identity, discard_stale=True))
     return model, {**info, "wall_seconds": time.perf_counter() - t0}
 
 
@@ -119,44 +144,46 @@ def score(model, x_test: np.ndarray, y_test: np.ndarray, label: str = "logg") ->
     return {"r2": float(m["r2"]), "mae": float(m["mae"]), "n_test": int(len(y_test))}
 
 
-def run_transfer(out_dir, flux, error, y_train: dict, x_val, y_val: dict, x_test, y_test, labels, vit: dict,
-                 train: dict, wave, init_dir=None, identity: dict | None = None, log=print) -> dict:
+def run_transfer(out_dir, data: StudyData, vit: dict, train: dict, *, init_dir=None, identity: dict | None = None,
+                 log=print) -> dict:
     """One run of the pre-train / fine-tune study: train (from scratch, or from ``init_dir``) on
     noise-free ``flux`` with fresh noise per epoch, save the model in ``out_dir/model``, score log g on
     the noisy test spectra; returns the metrics also written to ``out_dir/metrics.json``."""
     from specvit.runtime.io import write_json
 
     out_dir = Path(out_dir)
-    model, info = fit_vit(flux, error, y_train, x_val, y_val, labels, vit, train, wave, out_dir,
-                          init_dir=init_dir, identity=identity, log=log)
+    model, info = fit_vit(data.training, vit, train, data.wave, out_dir, init_dir=init_dir, identity=identity,
+                          log=log)
     model.save(out_dir / "model")
-    metrics = {**score(model, x_test, y_test), "n_train": int(flux.shape[0]), "labels": list(labels),
-               "init_from": None if init_dir is None else str(init_dir), "fit": info}
+    n_train = data.training.flux.shape[0]
+    metrics = {**score(model, data.x_test, data.y_test), "n_train": int(n_train),
+               "labels": list(data.training.labels), "init_from": None if init_dir is None else str(init_dir),
+               "fit": info}
     write_json(metrics, out_dir / "metrics.json")
     log(f"{out_dir}: test log g R2 {metrics['r2']:.4f}, MAE {metrics['mae']:.4f} "
-        f"({info['wall_seconds']:.1f} s, N = {flux.shape[0]})")
+        f"({info['wall_seconds']:.1f} s, N = {n_train})")
     return metrics
 
 
 PRETRAIN_COLUMNS = ["n_finetune", "setting", "seed", "r2", "mae", "n_pretrain"]
 
 
-def load_study(train_path, val_path, test_path, rows, labels, noise_level: float, val_noise_seed: int,
-               test_noise_level: float, test_noise_seed: int) -> dict:
+def load_study(files: SplitFiles, rows, labels, *, val_noise_seed: int, test_noise_seed: int,
+               val_noise_level: float = 1.0, test_noise_level: float = 1.0) -> StudyData:
     """Arrays of one run: training rows (noise-free flux, error, labels), the fixed noisy validation
     set (the core runs' validation noise) and the pooled test view (Table 3's noisy spectra)."""
     from specvit.data.contract import read_arrays, read_labels, read_wave
     from specvit.data.loader import fixed_noisy
     from specvit.evaluation.predictions import view_inputs
 
-    flux, error = read_arrays(train_path, rows)
-    y_all = read_labels(train_path, labels)
-    vflux, verror = read_arrays(val_path)
-    (_, x_test, _), = view_inputs(test_path, "pooled", noise_level=test_noise_level, seed=test_noise_seed)
-    return {"flux": flux, "error": error, "y_train": {k: v[rows] for k, v in y_all.items()},
-            "x_val": fixed_noisy(vflux, verror, noise_level, val_noise_seed),
-            "y_val": read_labels(val_path, labels), "x_test": x_test,
-            "y_test": read_labels(test_path, ["logg"])["logg"], "wave": read_wave(train_path)}
+    flux, error = read_arrays(files.train, rows)
+    y_all = read_labels(files.train, labels)
+    vflux, verror = read_arrays(files.val)
+    (_, x_test, _), = view_inputs(files.test, "pooled", noise_level=test_noise_level, seed=test_noise_seed)
+    training = TrainingData(tuple(labels), flux, error, {k: v[rows] for k, v in y_all.items()},
+                            fixed_noisy(vflux, verror, val_noise_level, val_noise_seed),
+                            read_labels(files.val, labels))
+    return StudyData(training, x_test, read_labels(files.test, ["logg"])["logg"], read_wave(files.train))
 
 
 def pretrain_table(pretrained: dict, runs: dict[tuple[str, int, int], dict]) -> pd.DataFrame:

@@ -9,21 +9,24 @@ from specvit.data.simulate import generate_split
 from specvit.models.vit import ViTConfig, build_vit
 from specvit.physics.spectrum import pfs_red_wave
 from specvit.studies.attribution import (
-    ALL_LINES,
-    WHOLE_SPECTRUM,
-    StarGroup,
+    AttributionSettings,
     attention_rollout,
     attribute_run,
     baseline_spectra,
-    dflux_dlogg,
-    feature_masks,
     integrated_gradients,
     label_output,
-    line_statistics,
     pooled_token_share,
+    tokens_to_pixels,
+)
+from specvit.studies.attribution_lines import (
+    ALL_LINES,
+    WHOLE_SPECTRUM,
+    StarGroup,
+    dflux_dlogg,
+    feature_masks,
+    line_statistics,
     rank_correlation,
     star_groups,
-    tokens_to_pixels,
 )
 from specvit.training.vit_regressor import VitRegressor
 
@@ -47,7 +50,9 @@ def test_integrated_gradients_complete_on_a_small_vit():
         for p in net.parameters():
             if p.ndim >= 2:
                 p.normal_(0.0, 1.0 / p.shape[-1] ** 0.5)
-    f = lambda z: net(z)[:, 0]
+    def f(z):
+        return net(z)[:, 0]
+
     x = 1.0 + 0.3 * torch.randn(5, 200)
     b = torch.ones_like(x)
     ig, err = integrated_gradients(f, x, b, steps=32)
@@ -121,7 +126,8 @@ def test_bad_config_and_baseline():
         star_groups([{"name": "giants", "teff": [3750, 6000], "logg": [3, 1]}])
     with pytest.raises(ValueError, match="baseline 'noise' is not one of"):
         baseline_spectra("noise", np.ones((2, 3)))
-    assert StarGroup("x", (4000, 5000), (1, 3)).select(np.array([4500, 5500]), np.array([2, 2])).tolist() == [True, False]
+    group = StarGroup("x", (4000, 5000), (1, 3))
+    assert group.select(np.array([4500, 5500]), np.array([2, 2])).tolist() == [True, False]
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +150,8 @@ def test_attribute_run_end_to_end(trained):
     d, reg = trained
     groups = star_groups([{"name": "giants", "teff": [3750, 6000], "logg": [1, 3]},
                           {"name": "dwarfs", "teff": [3750, 6000], "logg": [3, 5.01]}])
-    table, arrays = attribute_run(d / "model", d / "test.h5", groups, n_stars=40, mag=20.0, noise_level=1.0,
-                                  seed=7, steps=16, log=lambda m: None)
+    settings = AttributionSettings(n_stars=40, mag=20.0, groups=tuple(groups), steps=16)
+    table, arrays = attribute_run(d / "model", d / "test.h5", settings, noise_level=1.0, seed=7, log=lambda m: None)
     assert list(arrays["group"]) == ["all", "giants", "dwarfs"]
     assert arrays["n_stars"][0] == 40 and arrays["n_stars"][1] + arrays["n_stars"][2] == 40
     assert np.abs(arrays["completeness_error"]).max() < 1e-2 * np.abs(arrays["gap"]).max()
@@ -171,4 +177,5 @@ def test_attribute_run_refuses_a_non_vit_model(trained, tmp_path):
     ridge.fit(flux[:32], {"logg": read_labels(d / "train.h5")["logg"][:32]})
     ridge.save(tmp_path / "ridge")
     with pytest.raises(ValueError, match="attribution needs a ViT run, got a 'ridge' model"):
-        attribute_run(tmp_path / "ridge", d / "test.h5", [], 10, 20.0, 1.0, 0)
+        attribute_run(tmp_path / "ridge", d / "test.h5", AttributionSettings(n_stars=10, mag=20.0), noise_level=1.0,
+                      seed=0)

@@ -9,9 +9,10 @@ from specvit.data.loader import fixed_noisy
 from specvit.data.simulate import generate_split
 from specvit.physics.labels import LABEL_NAMES
 from specvit.physics.spectrum import pfs_red_wave
-from specvit.studies.pretrain_finetune import fit_vit, run_transfer, transfer_weights
+from specvit.studies.pretrain_finetune import StudyData, fit_vit, run_transfer, transfer_weights
 from specvit.training.factory import load_model
-from specvit.training.trainer import LabelScaler
+from specvit.training.scaling import LabelScaler
+from specvit.training.trainer import TrainingData
 from specvit.training.vit_regressor import VitRegressor
 
 VIT = dict(patch=64, dim=16, depth=2, heads=2, mlp_dim=32)
@@ -30,8 +31,8 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pretrained(data):
     d, flux, error, y, x_val, y_val = data
-    model, info = fit_vit(flux, error, y, x_val, y_val, LABEL_NAMES, VIT, dict(epochs=1, batch_size=64, lr=1e-3),
-                          pfs_red_wave(), d / "pre", log=lambda m: None)
+    model, info = fit_vit(TrainingData(LABEL_NAMES, flux, error, y, x_val, y_val), VIT,
+                          dict(epochs=1, batch_size=64, lr=1e-3), pfs_red_wave(), d / "pre", log=lambda m: None)
     model.save(d / "pre" / "model")
     return model
 
@@ -55,7 +56,8 @@ def test_transferred_head_predicts_what_the_source_predicted(data, pretrained):
     logg_only.model, logg_only.scaler = fresh, scaler
     tgt = VitRegressor(("logg", "Teff"), VIT)._build(flux.shape[1])
     before = tgt.head.weight[1].clone()
-    assert transfer_weights(logg_only, tgt, ("logg", "Teff"), LabelScaler.fit(np.ones((4, 2)) * [1, 2], "standard")) == ["logg"]
+    other_scaler = LabelScaler.fit(np.ones((4, 2)) * [1, 2], "standard")
+    assert transfer_weights(logg_only, tgt, ("logg", "Teff"), other_scaler) == ["logg"]
     torch.testing.assert_close(tgt.head.weight[1], before)
 
 
@@ -64,13 +66,12 @@ def test_fine_tune_starts_from_the_source(data, pretrained, tmp_path):
     pre-trained one did (the copy, not a fresh initialisation, is what is trained)."""
     d, flux, error, y, x_val, y_val = data
     rows = slice(0, 64)
-    model, info = fit_vit(flux[rows], error[rows], {"logg": y["logg"][rows]}, x_val, {"logg": y_val["logg"]},
-                          ("logg",), None, dict(epochs=1, batch_size=64, lr=1e-12, min_lr=0.0), pfs_red_wave(),
+    small = TrainingData(("logg",), flux[rows], error[rows], {"logg": y["logg"][rows]}, x_val, {"logg": y_val["logg"]})
+    model, info = fit_vit(small, None, dict(epochs=1, batch_size=64, lr=1e-12, min_lr=0.0), pfs_red_wave(),
                           tmp_path / "ft", init_dir=d / "pre" / "model", log=lambda m: None)
     assert info["init_labels_copied"] == ["logg"]
     np.testing.assert_allclose(model.predict(x_val)["logg"], pretrained.predict(x_val)["logg"], atol=1e-3)
-    scratch, _ = fit_vit(flux[rows], error[rows], {"logg": y["logg"][rows]}, x_val, {"logg": y_val["logg"]},
-                         ("logg",), VIT, dict(epochs=1, batch_size=64, lr=1e-12, min_lr=0.0), pfs_red_wave(),
+    scratch, _ = fit_vit(small, VIT, dict(epochs=1, batch_size=64, lr=1e-12, min_lr=0.0), pfs_red_wave(),
                          tmp_path / "scratch", log=lambda m: None)
     gap_ft = np.abs(model.predict(x_val)["logg"] - pretrained.predict(x_val)["logg"]).max()
     assert np.abs(scratch.predict(x_val)["logg"] - pretrained.predict(x_val)["logg"]).max() > 10 * gap_ft
@@ -81,9 +82,10 @@ def test_fine_tune_starts_from_the_source(data, pretrained, tmp_path):
 
 def test_run_transfer_writes_metrics(data, tmp_path):
     d, flux, error, y, x_val, y_val = data
-    m = run_transfer(tmp_path / "run", flux[:64], error[:64], {"logg": y["logg"][:64]}, x_val,
-                     {"logg": y_val["logg"]}, x_val, y_val["logg"], ("logg",), VIT,
-                     dict(epochs=1, batch_size=64), pfs_red_wave(), init_dir=d / "pre" / "model", log=lambda m: None)
+    training = TrainingData(("logg",), flux[:64], error[:64], {"logg": y["logg"][:64]}, x_val, {"logg": y_val["logg"]})
+    study = StudyData(training, x_test=x_val, y_test=y_val["logg"], wave=pfs_red_wave())
+    m = run_transfer(tmp_path / "run", study, VIT, dict(epochs=1, batch_size=64), init_dir=d / "pre" / "model",
+                     log=lambda m: None)
     assert (tmp_path / "run" / "metrics.json").is_file() and (tmp_path / "run" / "model" / "model.json").is_file()
     assert np.isfinite(m["r2"]) and m["mae"] > 0 and m["n_train"] == 64
 
@@ -99,5 +101,5 @@ def test_refuses_another_architecture_or_model(data, pretrained, tmp_path):
     ridge.fit(flux[:32], {"logg": read_labels(d / "train.h5")["logg"][:32]})
     ridge.save(tmp_path / "ridge")
     with pytest.raises(ValueError, match="a fine-tune starts from a ViT, got a 'ridge' model"):
-        fit_vit(flux[:8], flux[:8], {"logg": np.ones(8)}, flux[:8], {"logg": np.ones(8)}, ("logg",), None, {},
-                None, tmp_path / "x", init_dir=tmp_path / "ridge")
+        fit_vit(TrainingData(("logg",), flux[:8], flux[:8], {"logg": np.ones(8)}, flux[:8], {"logg": np.ones(8)}),
+                None, {}, None, tmp_path / "x", init_dir=tmp_path / "ridge")

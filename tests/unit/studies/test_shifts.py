@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from specvit.data.contract import DataContractError, read_arrays, read_labels, validate_file
-from specvit.data.writer import write_split
 from specvit.data.simulate import generate_split
+from specvit.data.writer import write_split
 from specvit.physics.spectrum import SpectrumModel
 from specvit.studies.shifts import (
     C_KMS,
