@@ -334,7 +334,7 @@ def test_tokenization_numbers_are_those_of_the_papers_setup():
 
 
 def test_summary_status_reads_snakemakes_columns():
-    from specvit.reporting.checklist import summary_status
+    from specvit.reporting.dag_status import summary_status
 
     text = ("output_file\tdate\trule\tlog-file(s)\tstatus\tplan\n"
             "a.csv\tMon\tr\tl\tok\tno update\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from specvit.evaluation.predictions import read_predictions
-from specvit.reporting.ablation_figures import plot_ablation
+from specvit.reporting.ablation_figures import AblationResults, plot_ablation
 from specvit.studies.ablations import residual_correlation
 from specvit.training.run import load_specs
 
@@ -29,6 +29,7 @@ if ablation == "multitask":
                                 specs[runs[0]].labels)
     title = f"residual correlation, {variants[runs[0]]} ({len(runs)} seeds, pooled test)"
 init = pd.read_csv(snakemake.input.init[0]) if len(snakemake.input.init) else None
-plot_ablation(ablation, table, long, snakemake.output.pdf, snakemake.output.png, histories=histories,
-              variants=variants, residual_corr=corr, corr_title=title, init=init,
+results = AblationResults(table, long, histories=histories, variants=variants, residual_corr=corr, corr_title=title,
+                          init=init)
+plot_ablation(ablation, results, snakemake.output.pdf, snakemake.output.png,
               metadata={"Title": snakemake.wildcards.figure})

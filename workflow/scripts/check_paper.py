@@ -6,12 +6,13 @@ import os
 import sys
 from pathlib import Path
 
-from specvit.reporting import checklist
+from specvit.reporting import checklist, dag_status
 
 p = snakemake.params
 numbers = checklist.numbers_table(checklist.load_paper(), checklist.Results.read(".", p.groups))
 sources = sorted({s for s in numbers["source"] if s} & set(p.targets))
-status = checklist.dag_status(Path(snakemake.scriptdir).resolve().parents[1] / "Snakefile", os.getcwd(), snakemake.config, sources)
+status = dag_status.dag_status(Path(snakemake.scriptdir).resolve().parents[1] / "Snakefile", os.getcwd(),
+                               snakemake.config, sources)
 check = checklist.compare_with_paper(numbers, p.tolerances, status)
 text = checklist.check_text(check)
 Path(snakemake.log[0]).parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 import os
 from pathlib import Path
 
-from specvit.reporting import checklist
+from specvit.reporting import checklist, dag_status
 from specvit.reporting.provenance import config_hash, stamp
 from specvit.reporting.tables import write_table
 from specvit.runtime.io import atomic_path
@@ -17,10 +17,10 @@ p = snakemake.params
 paper = checklist.load_paper()
 numbers = checklist.numbers_table(paper, checklist.Results.read(".", p.groups))
 item_targets = sorted({t for item in paper["items"] for t in item["targets"]} & set(p.targets))
-files = checklist.dag_status(Path(snakemake.scriptdir).resolve().parents[1] / "Snakefile", os.getcwd(), snakemake.config,
-                             item_targets)
-statuses = {i["id"]: checklist.item_status(i["targets"], files, p.targets) for i in paper["items"]}
-readiness = checklist.readiness_status(paper, statuses, checklist.provenance_status(p.targets, "."))
+files = dag_status.dag_status(Path(snakemake.scriptdir).resolve().parents[1] / "Snakefile", os.getcwd(),
+                              snakemake.config, item_targets)
+statuses = {i["id"]: dag_status.item_status(i["targets"], files, p.targets) for i in paper["items"]}
+readiness = checklist.readiness_status(paper, statuses, dag_status.provenance_status(p.targets, "."))
 write_table(numbers, snakemake.output.csv, snakemake.output.md,
             caption=f"Our numbers beside the paper's ({paper['source']}); diff = ours − paper.")
 with atomic_path(snakemake.output.checklist) as tmp:

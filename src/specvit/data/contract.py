@@ -3,7 +3,8 @@
 Every stage (generation, training, baselines, ceilings) reaches data only through this module
 (and ``specvit.data.writer``, which writes files in it), so user-supplied files and the built-in
 synthetic generator are interchangeable, and a malformed file fails once, early, with a message
-that names the file, the dataset, the problem and what was expected (see docs/data-contract.md).
+that names the file, the dataset, the problem and what was expected (see docs/data.md,
+"Data contract").
 
 Layout: ``wave`` float64 [P]; ``flux``, ``error`` float32 [N, P]; ``labels/<name>`` float32 [N]
 (``logg`` required); optional ``jacobian`` float32 [N, P, K] with attribute ``jacobian_labels``.

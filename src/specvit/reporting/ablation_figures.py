@@ -4,6 +4,8 @@ the right panel what that ablation is about (gradient norms, learning curves, re
 correlations, or the train × test noise matrix)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,7 +20,7 @@ def r2_panel(ax, table: pd.DataFrame, long: pd.DataFrame, by: str = "variant", h
     height = 0.8 / len(hues)
     for j, h in enumerate(hues):
         t = table if h is None else table[table[hue] == h]
-        l = long if h is None else long[long[hue] == h]
+        lg = long if h is None else long[long[hue] == h]
         color = PALETTE[j % len(PALETTE)]
         labelled = False
         for i, cell in enumerate(cells):
@@ -30,7 +32,7 @@ def r2_panel(ax, table: pd.DataFrame, long: pd.DataFrame, by: str = "variant", h
             ax.errorbar(mean, y, xerr=0 if np.isnan(std) else std, fmt="o", color=color, ms=4, capsize=2,
                         label=h if (not labelled and h is not None) else None)
             labelled = True
-            seeds = l[l[by] == cell]["r2"]
+            seeds = lg[lg[by] == cell]["r2"]
             ax.scatter(seeds, np.full(len(seeds), y), s=8, color=color, alpha=0.4, lw=0)
     ax.set_yticks(range(len(cells)), [str(c) for c in cells])
     ax.invert_yaxis()
@@ -93,11 +95,26 @@ def init_panel(ax, init: pd.DataFrame) -> None:
     ax.grid(alpha=0.3, axis="x")
 
 
-def plot_ablation(ablation: str, table: pd.DataFrame, long: pd.DataFrame, pdf_path, png_path,
-                  histories: dict | None = None, variants: dict | None = None,
-                  residual_corr: pd.DataFrame | None = None, corr_title: str = "", init: pd.DataFrame | None = None,
-                  metadata: dict | None = None):
+@dataclass(frozen=True, eq=False)
+class AblationResults:
+    """What the figure of one ablation shows: its table and long form (the left panel), and what
+    the right panel of its kind needs: the runs' ``histories`` {run_id: history.csv} with each
+    run's variant ``variants`` {run_id: variant} (tokenization, loss_norm), the residual correlation
+    matrix and its title (multitask), and the gradient norms at init ``init`` (a third panel)."""
+
+    table: pd.DataFrame
+    long: pd.DataFrame
+    histories: dict | None = None
+    variants: dict | None = None
+    residual_corr: pd.DataFrame | None = None
+    corr_title: str = ""
+    init: pd.DataFrame | None = None
+
+
+def plot_ablation(ablation: str, results: AblationResults, pdf_path, png_path, *, metadata: dict | None = None):
     """The figure of one ablation (see the module doc)."""
+    table, long, histories, variants = results.table, results.long, results.histories, results.variants
+    residual_corr, corr_title, init = results.residual_corr, results.corr_title, results.init
     with plt.rc_context(STYLE):
         if ablation == "robustness":
             models = list(dict.fromkeys(table["model"]))

@@ -192,6 +192,26 @@ def test_lightgbm_same_seed_identical_predictions(nonlinear):
     assert not np.array_equal(preds[0], preds[2])  # the seed does drive the sampling
 
 
+def test_lightgbm_settings_are_checked_typed_and_named():
+    """The keyword arguments are a run group's ``params`` and model.json's ``settings``: unknown ones
+    are named, values are stored as their default's type (YAML may give 1e3), and settings() gives
+    back exactly the keywords that rebuild the model."""
+    m = LightGBMRegressor(labels=("logg",), n_estimators=1e3, num_leaves="15", early_stopping_rounds=0,
+                          col_wise=0)
+    assert m.settings()["n_estimators"] == 1000 and type(m.settings()["n_estimators"]) is int
+    assert m.settings()["num_leaves"] == 15 and m.settings()["early_stopping_rounds"] is None
+    assert m.settings()["col_wise"] is False and m.params()["force_row_wise"] is True
+    assert LightGBMRegressor(labels=("logg",), **m.settings()).settings() == m.settings()
+    assert list(LightGBMRegressor().settings()) == [
+        "n_estimators", "learning_rate", "num_leaves", "feature_fraction", "bagging_fraction", "bagging_freq",
+        "early_stopping_rounds", "max_bin", "min_data_in_leaf", "num_threads", "seed", "verbose", "log_period",
+        "col_wise"]
+    with pytest.raises(TypeError, match=r"unknown LightGBM setting\(s\) \['n_trees'\]; known: \['n_estimators'"):
+        LightGBMRegressor(n_trees=5)
+    with pytest.raises(ValueError, match=r"feature_fraction must be in \(0, 1\], got 1.5"):
+        LightGBMRegressor(feature_fraction=1.5)
+
+
 # ----------------------------------------------------------------------------- save / load
 
 
