@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from specvit.data.contract import read_arrays, read_labels, read_wave
-from specvit.data.subsets import load_subset
 from specvit.data.loader import fixed_noisy
+from specvit.data.subsets import load_subset
 from specvit.reporting.tables import write_table
 from specvit.runtime.io import write_csv
 from specvit.studies.init_gradients import init_gradient_table

@@ -31,7 +31,7 @@ if p.vit is not None:
     setup = FineTuneSetup(severity=max(p.severities, key=abs), n_train=p.finetune["n_train"],
                           n_val=p.finetune["n_val"], train=p.train, subset_seed=p.subset_seed,
                           val_noise_seed=p.val_noise_seed, test_noise_seed=p.test_noise_seed,
-                          noise_level=1.0)  # the core runs' noise level, as their validation sets
+                          noise_level=1.0)  # the noise level of the core runs' validation sets
     tuned = finetune_on_shift(p.vit, Path(snakemake.input.vit).parent, files, shift, setup, out / "finetune")
     table = pd.concat([table, tuned], ignore_index=True)
 write_csv(table, snakemake.output.csv)

@@ -15,8 +15,8 @@ from specvit.data.contract import (
     REQUIRED_LABEL,
     SCHEMA_VERSION,
     DataContractError,
-    check_names,
     check_block_values,
+    check_names,
     check_wave,
     expect_shape,
 )

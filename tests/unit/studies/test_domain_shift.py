@@ -1,6 +1,8 @@
 """Trained models on shifted test sets: severity 0 gives the pooled-view numbers, a shifted file
 scores what the model scores on the same shift applied by hand, and the short fine-tune on shifted
 stars writes its model and one row (or refuses more stars than the pool holds, naming the key)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -71,5 +73,4 @@ def test_finetune_on_shift_writes_its_model_and_one_row(study, tmp_path):
     assert row["r2"].iloc[0] == pytest.approx(pooled_r2(tuned, by_hand, 1.0, 6), abs=1e-12)
     assert np.isfinite(row["mae"].iloc[0])
     with pytest.raises(ValueError, match=r"'domain_shift.finetune.n_train' = 500 exceeds the 128 spectra"):
-        finetune_on_shift("vit", d / "vit", files, shift, FineTuneSetup(**{**setup.__dict__, "n_train": 500}),
-                          tmp_path / "too_many")
+        finetune_on_shift("vit", d / "vit", files, shift, replace(setup, n_train=500), tmp_path / "too_many")
