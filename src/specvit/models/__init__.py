@@ -1,4 +1,7 @@
-"""Models: the SpecViT transformer (``vit``); its config (``vit_config``) imports without torch."""
+"""Models behind one interface (``base``; input checks in ``checks``): the SpecViT transformer
+(``vit``, its positional encodings in ``positional``; its config ``vit_config`` imports without
+torch), the baselines LightGBM (``lightgbm``) and Ridge (``ridge``), and the template fit
+(``template``, settings in ``template_config``)."""
 from specvit.models.vit_config import PRESETS, ViTConfig, flops_per_sample
 
 __all__ = ["PRESETS", "SpecViT", "ViTConfig", "build_vit", "count_parameters", "flops_per_sample"]
