@@ -19,7 +19,7 @@ torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 rows = np.sort(load_subset(snakemake.input.subset))[: p.batch_size]  # one batch of the ablation's training set
 flux, error = read_arrays(snakemake.input.train, rows)
-x = fixed_noisy(flux, error, 1.0, p.noise_seed)
+x = fixed_noisy(flux, error, noise_level=1.0, seed=p.noise_seed)
 y = read_labels(snakemake.input.train, ["logg"])["logg"][rows].astype(np.float64)
 long, table = init_gradient_table(p.variants, x, y, p.seeds, wave=read_wave(snakemake.input.train))
 write_csv(long, snakemake.output.runs)
