@@ -149,8 +149,9 @@ def _set_up(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, folder
     model.to(device)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     grad_scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
-    return _Run(model, cfg, data, folder.path, device, amp, scaler, batches, weights, main, y_va, steps_per_epoch,
-                total_steps, warmup_steps, fp, opt, grad_scaler)
+    return _Run(model=model, cfg=cfg, data=data, folder=folder.path, device=device, amp=amp, scaler=scaler,
+                batches=batches, weights=weights, main=main, y_val=y_va, steps_per_epoch=steps_per_epoch,
+                total_steps=total_steps, warmup_steps=warmup_steps, fingerprint=fp, opt=opt, grad_scaler=grad_scaler)
 
 
 def _train_epoch(r: _Run, state: dict, epoch: int, log) -> tuple[list[float], list[float], float, float]:
