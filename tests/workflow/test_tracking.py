@@ -4,6 +4,8 @@ a config change, and the optional MLflow export. One workflow build for the whol
 import hashlib
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,7 +28,8 @@ TRACK = {
     "eval": {"mags": [20.0, 22.0], "n_boot": 10, "pred_vs_true_mags": [20.0, 22.0]},
     "runs": [
         {"name": "vit-tiny", "model": "vit", "preset": "tiny", "n_train": [200]},
-        {"name": "lightgbm", "model": "lightgbm", "params": {"n_estimators": 20, "num_leaves": 7}, "n_train": [200, 600]},
+        {"name": "lightgbm", "model": "lightgbm", "params": {"n_estimators": 20, "num_leaves": 7},
+         "n_train": [200, 600]},
         {"name": "ridge", "model": "ridge", "params": {"alphas": [1.0, 10.0]}, "n_train": [200, 600]},
     ],
 }
@@ -118,7 +121,8 @@ def test_registry_has_one_row_per_run_with_its_files_numbers(work):
         assert row["status"] == "evaluated" and row["device"] == "cpu" and row["in_config"]
         assert row["git_commit"] == metrics["git"]["commit"] == head
     vit = reg[reg["model"] == "vit"].iloc[0]
-    assert vit["best_epoch"] == json.loads((work / "results/runs/vit-tiny-N200-s0/metrics.json").read_text())["fit"]["best_epoch"]
+    vit_metrics = json.loads((work / "results/runs/vit-tiny-N200-s0/metrics.json").read_text())
+    assert vit["best_epoch"] == vit_metrics["fit"]["best_epoch"]
     assert vit["vit.patch"] == 64 and vit["train.epochs"] == 2
     assert set(reg[reg["model"] == "lightgbm"]["params.num_leaves"]) == {7}
 
@@ -139,7 +143,8 @@ def test_registry_lists_folders_of_other_configs_and_names_missing_runs(work, tm
     assert list(reg[~reg["in_config"]]["run_id"]) == ["ridge-old-N200-s0"]
     (runs / "vit-tiny-N200-s0" / "metrics_test.csv").unlink()
     assert build_registry(runs, RUNS).set_index("run_id").loc["vit-tiny-N200-s0", "status"] == "trained"
-    with pytest.raises(FileNotFoundError, match=r"no run folder \(run.json\) for the config's runs \['vit-tiny-N999-s0'\]"):
+    missing = r"no run folder \(run.json\) for the config's runs \['vit-tiny-N999-s0'\]"
+    with pytest.raises(FileNotFoundError, match=missing):
         build_registry(runs, RUNS + ["vit-tiny-N999-s0"])
 
 
@@ -226,26 +231,94 @@ def test_large_files_are_hashed_by_their_ends(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- report
 
 
-def test_report_builds_with_sections_and_rendered_captions(work):
+@pytest.fixture(scope="module")
+def report(work):
+    """results/report.html of the module's build (`snakemake --report` with the build's config)."""
     r = snakemake(work, "--report", "results/report.html")
     assert r.returncode == 0, r.stdout[-3000:]
-    html = (work / "results/report.html").read_text()
+    return work / "results/report.html"
+
+
+def embedded(html, name):
+    """A value the report page embeds as `<script id=...> var <name> = <JSON>;`: the data its scripts
+    draw the page from (found by its own script tag: the libraries inlined before it use the same names)."""
+    import re
+
+    start = re.search(rf'<script id="[\w-]+">\s*var {name} = ', html).end()
+    return json.JSONDecoder().raw_decode(html, start)[0]
+
+
+def test_report_builds_with_sections_and_rendered_captions(report):
+    html = report.read_text()
     # the report embeds its index as JSON: {category: {subcategory: [files]}}
     sections = {"Main results (§6.2, Table 3, Fig. 1)": ["table3_main.csv", "fig1_r2_vs_snr.pdf", "pred_vs_true.png"],
                 "Data scaling (§6.4, Fig. 3)": ["scaling.csv", "fig3_scaling.pdf"],
                 "Information ceiling (§5)": ["ceiling.csv"],
                 "Synthetic data and calibration": ["snr_vs_mag.csv", "spectra_examples.pdf"],
                 "Reproducibility (appendix)": ["runs.csv", "paper_checklist.md", "runs_compare.md"]}
+    categories = embedded(html, "categories")
     for category, files in sections.items():
-        key = json.dumps(category) + ": {"
-        assert key in html, category
-        listed = html.split(key, 1)[1].split("]}", 1)[0]
-        for f in files:
-            assert f"/{f}\"" in listed, (category, f)
-    # captions rendered with the config that built the files: no template left, the run groups named
+        listed = {Path(f).name for subcategory in categories[category].values() for f in subcategory}
+        assert set(files) <= listed, (category, files, listed)
+    # captions rendered with the config that built the files, as paper captions: no template left,
+    # no docutils error, the label first, the run groups named
+    captions = {path: result["caption"] for path, result in embedded(html, "results").items()}
     assert "snakemake.config" not in html
-    assert "run groups vit-tiny, lightgbm, ridge" in html
-    assert "Table 3: test metrics of log g" in html and "vit-tiny-N200-s0, lightgbm-N600-s0, ridge-N600-s0" in html
+    assert not [path for path, caption in captions.items() if "system-message" in caption or not caption]
+    table3 = captions["results/tables/table3_main.csv"]
+    assert table3.startswith("<p><strong>Table 3.</strong> Test metrics of log g"), table3[:200]
+    assert "vit-tiny-N200-s0, lightgbm-N600-s0, ridge-N600-s0" in table3
+    assert captions["results/figures/fig1_r2_vs_snr.png"].startswith("<p><strong>Figure 1.</strong> Test R² of log g")
+    assert "run groups vit-tiny, lightgbm, ridge" in captions["results/figures/fig1_r2_vs_snr.png"]
+
+
+def test_report_opens_with_the_text_and_figure_1_and_folds_the_config_away(work, report):
+    from urllib.parse import unquote_to_bytes
+
+    desc = embedded(report.read_text(), "workflow_desc")  # the HTML of the report's opening page
+    assert "system-message" not in desc and "{{" not in desc and "{%" not in desc
+    title = desc.index("<h1 class=\"title\">SpecViT")
+    opening = desc.index("This report holds the tables and figures of the SpecViT paper")
+    figure = desc.index("<img alt=\"Figure 1")
+    config = desc.index("<details>")  # folded: no `open` attribute
+    assert title < opening < figure < config, (title, opening, figure, config)
+    # Figure 1 is the build's own PNG, inside the page (a data URI), with its paper caption
+    src = desc[figure:].split('src="', 1)[1].split('"', 1)[0]
+    assert src.startswith("data:image/png,")
+    png = (work / "results/figures/fig1_r2_vs_snr.png").read_bytes()
+    assert unquote_to_bytes(src.removeprefix("data:image/png,")) == png
+    assert desc.index("<strong>Figure 1.</strong> Test R² of log g", figure) < config
+    # every category of the report is listed, as a link that opens it, before the config
+    for category in embedded(report.read_text(), "categories"):
+        link = desc.index(f">{category}</a>")
+        assert opening < link < config and "javascript:app.showCategory" in desc[link - 200:link], category
+    # the folded block is the whole resolved config, the last thing on the page
+    folded = desc[config:].split("<pre>", 1)[1].split("</pre>", 1)[0]
+    assert json.loads(folded) == resolved_config(SMOKE, work / "track.yaml")
+    assert desc.rstrip().endswith("</details></div>")
+
+
+def test_report_opening_screen_in_a_browser(report, tmp_path):
+    """What a reader's browser draws: the report's scripts run in headless Chromium (skipped without one)."""
+    import shutil
+
+    if not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
+        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium)")
+    tool = REPO / "tools" / "report_screenshot.py"
+    png, dom = tmp_path / "report.png", tmp_path / "dom.html"
+    r = subprocess.run([sys.executable, str(tool), str(report), str(png), "--dom", str(dom)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    from PIL import Image
+
+    with Image.open(png) as image:
+        assert image.size == (1280, 1600) and len(image.getcolors(1 << 20) or ()) > 50  # drawn, not blank
+    page = dom.read_text()
+    prose = page.index('class="prose prose-sm max-w-lg"')  # the opening page, beside the rule graph
+    positions = [page.index(s, prose) for s in ("SpecViT: stellar surface gravity", '<img alt="Figure 1',
+                                                 "How to read this report", "<details>")]
+    assert positions == sorted(positions), positions
+    assert 'id="rulegraph"' in page
 
 
 # ---------------------------------------------------------------- checklist and check_paper
@@ -264,7 +337,8 @@ def test_checklist_reports_status_and_our_numbers_beside_the_papers(work):
     assert numbers.loc["vit.pooled.r2", "ours"] == pytest.approx(vit["r2"], rel=1e-12)
     assert numbers.loc["vit.pooled.r2", "paper"] == 0.711  # paper/experiments.md, P0.1
     vit22 = table3[(table3["model"] == "vit-tiny") & (table3["view"] == "sweep") & (table3["mag"] == 22.0)].iloc[0]
-    ceiling = pd.read_csv(work / "results/tables/ceiling.csv").query("kind == 'median' and dims == '5d' and mag == 22.0")
+    ceilings = pd.read_csv(work / "results/tables/ceiling.csv")
+    ceiling = ceilings.query("kind == 'median' and dims == '5d' and mag == 22.0")
     assert numbers.loc["vit.gap@22.0", "ours"] == pytest.approx(ceiling["r2"].item() - vit22["r2"], rel=1e-12)
     assert numbers.loc["ceiling.median5d@22.0", "ours"] == pytest.approx(ceiling["r2"].item(), rel=1e-12)
     assert numbers.loc["vit.gap@22.0", "diff"] == pytest.approx(numbers.loc["vit.gap@22.0", "ours"] - 0.02)
@@ -284,7 +358,8 @@ def test_check_paper_prints_the_table_and_fails_only_when_strict(work):
     n_bad = sum(result != "PASS" for result in rows.values())
     strict = write_config(work / "strict.yaml", {"tracking": {"check_paper": {"strict": True}}})
     r = snakemake(work, "check_paper", "--cores", "1", config=strict)
-    assert r.returncode != 0 and f"check_paper: {n_bad} numbers outside tolerance or missing" in r.stdout, r.stdout[-3000:]
+    assert r.returncode != 0, r.stdout[-3000:]
+    assert f"check_paper: {n_bad} numbers outside tolerance or missing" in r.stdout, r.stdout[-3000:]
     # config files merge the tolerances over the defaults; null leaves a number out
     only_ceiling = {key: None for key in rows} | {"ceiling.median5d@20.0": 0.05}
     lenient = write_config(work / "lenient.yaml", {"tracking": {"check_paper": {"strict": True,
