@@ -6,9 +6,9 @@ Asks Snakemake for the rule graph of config/smoke.yaml (which turns on every sta
 studies included; the rules do not depend on the scale), groups the rules by the file in
 workflow/rules/ that defines them and lays the graph out with `dot`. Two aggregators are left out
 so the picture stays readable: `all` and the edges into `paper_checklist`, which depend on every
-table and figure. tests/docs/test_docs.py checks that the committed picture has exactly the rules
-and edges Snakemake reports now, so a new or renamed rule makes that test fail until this script
-is run again.
+table and figure. tests/docs/test_docs.py checks that the committed picture has exactly the rules,
+edges and rule files Snakemake and workflow/rules/ have now, so a new, renamed or moved rule makes
+that test fail until this script is run again.
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def to_dot(rules: set[str], edges: set[tuple[str, str]]) -> str:
              '  edge [color="#8a8a8a", arrowsize=0.6];']
     for i, (name, members) in enumerate(sorted(by_file.items())):
         lines.append(f'  subgraph cluster_{i} {{ label="{name}"; style="rounded"; color="#b0b0b0";')
-        lines += [f'    "{rule}";' for rule in members]
+        lines += [f'    "{rule}" [id="{name}/{rule}"];' for rule in members]  # the SVG keeps the id
         lines.append("  }")
     lines += [f'  "{a}" -> "{b}";' for a, b in sorted(edges)]
     return "\n".join(lines + ["}", ""])

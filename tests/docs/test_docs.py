@@ -92,21 +92,21 @@ def test_config_reference_follows_a_changed_default_and_refuses_a_page_without_m
 
 
 def svg_graph(path):
-    """(rules, edges) drawn in an SVG that Graphviz made from tools/rule_graph.py's source."""
+    """({rule: rule file}, edges) drawn in an SVG that Graphviz made from tools/rule_graph.py's source."""
     ns = {"svg": "http://www.w3.org/2000/svg"}
-    groups = ET.parse(path).getroot().iterfind(".//svg:g", ns)
-    titles = {(g.get("class"), g.find("svg:title", ns).text) for g in groups if g.get("class") in ("node", "edge")}
-    rules = {t for kind, t in titles if kind == "node"}
-    edges = {tuple(t.split("->")) for kind, t in titles if kind == "edge"}
-    return rules, edges
+    groups = list(ET.parse(path).getroot().iterfind(".//svg:g", ns))
+    files = {g.find("svg:title", ns).text: g.get("id").split("/")[0] for g in groups if g.get("class") == "node"}
+    edges = {tuple(g.find("svg:title", ns).text.split("->")) for g in groups if g.get("class") == "edge"}
+    return files, edges
 
 
-def test_rule_graph_picture_has_the_workflows_rules_and_edges():
+def test_rule_graph_picture_has_the_workflows_rules_edges_and_rule_files():
     tool = load_tool("rule_graph")
     rules, edges = tool.drawn(*tool.snakemake_rule_graph())
     assert "train_run" in rules and ("train_run", "evaluate_run") in edges  # the graph was read
-    drawn_rules, drawn_edges = svg_graph(DOCS / "images" / "rulegraph.svg")
-    assert (drawn_rules, drawn_edges) == (rules, edges), (
+    where = tool.rule_files()
+    drawn_files, drawn_edges = svg_graph(DOCS / "images" / "rulegraph.svg")
+    assert (drawn_files, drawn_edges) == ({r: where[r] for r in rules}, edges), (
         "docs/images/rulegraph.svg is out of date: run python tools/rule_graph.py")
 
 
