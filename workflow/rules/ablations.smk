@@ -3,13 +3,13 @@
 # table and a figure: results/tables/<table>.{csv,md,tex} and results/figures/<figure>.{pdf,png},
 # names in specvit.studies.ablations.KINDS.
 
-from specvit.pipeline.ablations import ablation_of, run_inputs, test_noise_levels, vit_variants
+from specvit.pipeline.ablations import ablation_of, run_inputs, noise_levels_by_run, vit_variants
 from specvit.studies.ablations import KINDS
 
 ABLATION_CATEGORY = "Ablations (§6.6 tokenization, P1.1-P1.4)"  # report section of every ablation output
 ABLATION_OF_TABLE = ablation_of(ABLATIONS, "table")
 ABLATION_OF_FIGURE = ablation_of(ABLATIONS, "figure")
-TEST_NOISE = test_noise_levels(config["ablations"], ABLATIONS)  # {run_id: test noise levels} (rule evaluate_noise)
+TEST_NOISE = noise_levels_by_run(config["ablations"], ABLATIONS)  # {run_id: test noise levels} (rule evaluate_noise)
 # the gradient-norm check at initialisation: ablations.tokenization.init_gradients ({} without the ablation)
 INIT_GRADIENTS = ((config["ablations"] or {}).get("tokenization") or {}).get("init_gradients", {})
 

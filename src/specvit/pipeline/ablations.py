@@ -109,7 +109,7 @@ def expand_ablations(ablations: dict | None, training_defaults: dict | None = No
     return out
 
 
-def test_noise_levels(ablations_config: dict | None, ablations: dict[str, dict[str, RunSpec]]) -> dict[str, list]:
+def noise_levels_by_run(ablations_config: dict | None, ablations: dict[str, dict[str, RunSpec]]) -> dict[str, list]:
     """{run_id: test noise levels} of every run whose ablation evaluates it at several (rule evaluate_noise)."""
     return {rid: [float(v) for v in ablations_config[a]["test_noise"]]
             for a, specs in ablations.items() if KINDS[a].test_noise for rid in specs}

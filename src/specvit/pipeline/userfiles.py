@@ -98,9 +98,10 @@ def group_messages(groups, files: dict[str, FileMeta]) -> list[str]:
     all_files = [files[s] for s in SPLITS if s in files]
     for name, model, labels, where, off in groups:
         problems = _lacking(all_files, labels)
-        if model == "template":
-            problems += [f"the template fit needs the forward model's grid ({grid_text(builtin_wave())}), but "
-                         + p for p in _off_grid(all_files)]
+        off_grid = _off_grid(all_files) if model == "template" else []
+        if off_grid:
+            problems.append(f"the template fit needs the forward model's grid ({grid_text(builtin_wave())}), but "
+                            + ", ".join(off_grid))
         if problems:
             out.append(f"run group '{name}' ({where}) predicts {list(labels)}: {'; '.join(problems)}; {off}")
     return out
