@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from snakemake.utils import update_config, validate
+from snakemake.utils import update_config
 
-from conftest import REPO, SCHEMA, run_snakemake
+from conftest import REPO, run_snakemake
+from specvit.pipeline.config import load_config
 
 pytestmark = pytest.mark.workflow
 
@@ -19,14 +20,15 @@ SMOKE = REPO / "config" / "smoke.yaml"
 # Smaller than the smoke config where this module does not need more: no template fit, two
 # magnitudes, few bootstrap resamples; still a ViT, LightGBM and Ridge at two N.
 TRACK = {
-    # the ablations and the studies beyond the core have their own tests (and builds)
+    # the ablations and the studies have their own tests (and builds)
     "ablations": None, "attribution": {"enabled": False}, "pretrain": {"enabled": False},
     "domain_shift": {"enabled": False},
     "calibration": {"n_stars": 16, "mags": [20.0, 22.0]},
     "eval": {"mags": [20.0, 22.0], "n_boot": 10, "pred_vs_true_mags": [20.0, 22.0]},
     "runs": [
         {"name": "vit-tiny", "model": "vit", "preset": "tiny", "n_train": [200]},
-        {"name": "lightgbm", "model": "lightgbm", "params": {"n_estimators": 20, "num_leaves": 7}, "n_train": [200, 600]},
+        {"name": "lightgbm", "model": "lightgbm", "params": {"n_estimators": 20, "num_leaves": 7},
+         "n_train": [200, 600]},
         {"name": "ridge", "model": "ridge", "params": {"alphas": [1.0, 10.0]}, "n_train": [200, 600]},
     ],
 }
@@ -71,12 +73,8 @@ def work(tmp_path_factory):
 
 
 def resolved_config(*files):
-    """The config Snakemake sees: config.yaml, the config files merged over it, schema defaults filled."""
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for f in files:
-        update_config(cfg, yaml.safe_load(f.read_text()))
-    validate(cfg, str(SCHEMA))
-    return cfg
+    """The config Snakemake sees: the defaults, config.yaml and the config files laid over each other."""
+    return load_config(*files)
 
 
 # ---------------------------------------------------------------- staleness (issue point 3)
@@ -118,7 +116,8 @@ def test_registry_has_one_row_per_run_with_its_files_numbers(work):
         assert row["status"] == "evaluated" and row["device"] == "cpu" and row["in_config"]
         assert row["git_commit"] == metrics["git"]["commit"] == head
     vit = reg[reg["model"] == "vit"].iloc[0]
-    assert vit["best_epoch"] == json.loads((work / "results/runs/vit-tiny-N200-s0/metrics.json").read_text())["fit"]["best_epoch"]
+    fit = json.loads((work / "results/runs/vit-tiny-N200-s0/metrics.json").read_text())["fit"]
+    assert vit["best_epoch"] == fit["best_epoch"]
     assert vit["vit.patch"] == 64 and vit["train.epochs"] == 2
     assert set(reg[reg["model"] == "lightgbm"]["params.num_leaves"]) == {7}
 
@@ -139,7 +138,8 @@ def test_registry_lists_folders_of_other_configs_and_names_missing_runs(work, tm
     assert list(reg[~reg["in_config"]]["run_id"]) == ["ridge-old-N200-s0"]
     (runs / "vit-tiny-N200-s0" / "metrics_test.csv").unlink()
     assert build_registry(runs, RUNS).set_index("run_id").loc["vit-tiny-N200-s0", "status"] == "trained"
-    with pytest.raises(FileNotFoundError, match=r"no run folder \(run.json\) for the config's runs \['vit-tiny-N999-s0'\]"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"no run folder \(run.json\) for the config's runs \['vit-tiny-N999-s0'\]"):
         build_registry(runs, RUNS + ["vit-tiny-N999-s0"])
 
 
@@ -265,7 +265,8 @@ def test_checklist_reports_status_and_our_numbers_beside_the_papers(work):
     assert numbers.loc["vit.pooled.r2", "ours"] == pytest.approx(vit["r2"], rel=1e-12)
     assert numbers.loc["vit.pooled.r2", "paper"] == 0.711  # paper/experiments.md, P0.1
     vit22 = table3[(table3["model"] == "vit-tiny") & (table3["view"] == "sweep") & (table3["mag"] == 22.0)].iloc[0]
-    ceiling = pd.read_csv(work / "results/tables/ceiling.csv").query("kind == 'median' and dims == '5d' and mag == 22.0")
+    ceiling = pd.read_csv(work / "results/tables/ceiling.csv").query(
+        "kind == 'median' and dims == '5d' and mag == 22.0")
     assert numbers.loc["vit.gap@22.0", "ours"] == pytest.approx(ceiling["r2"].item() - vit22["r2"], rel=1e-12)
     assert numbers.loc["ceiling.median5d@22.0", "ours"] == pytest.approx(ceiling["r2"].item(), rel=1e-12)
     assert numbers.loc["vit.gap@22.0", "diff"] == pytest.approx(numbers.loc["vit.gap@22.0", "ours"] - 0.02)
@@ -285,7 +286,8 @@ def test_check_paper_prints_the_table_and_fails_only_when_strict(work):
     n_bad = sum(result != "PASS" for result in rows.values())
     strict = write_config(work / "strict.yaml", {"tracking": {"check_paper": {"strict": True}}})
     r = snakemake(work, "check_paper", "--cores", "1", config=strict)
-    assert r.returncode != 0 and f"check_paper: {n_bad} numbers outside tolerance or missing" in r.stdout, r.stdout[-3000:]
+    assert r.returncode != 0, r.stdout[-3000:]
+    assert f"check_paper: {n_bad} numbers outside tolerance or missing" in r.stdout, r.stdout[-3000:]
     # config files merge the tolerances over the defaults; null leaves a number out
     only_ceiling = {key: None for key in rows} | {"ceiling.median5d@20.0": 0.05}
     lenient = write_config(work / "lenient.yaml", {"tracking": {"check_paper": {"strict": True,
