@@ -11,7 +11,7 @@ of the workflow needs from them:
 * the domain-shift study: the shifts ``lsf`` and ``loggf`` regenerate the spectra with the forward
   model, so the files they shift (the test file; the train and val files too when a ViT is
   fine-tuned) need the five labels, each star's ``mag`` and the forward model's grid;
-* the attribution study needs nothing beyond a ViT run: without the five labels it leaves out the
+* the attribution study needs only a ViT run: without the five labels it leaves out the
   correlation with d flux / d log g, without Teff the star groups, and lines outside the grid;
 * ``eval.external`` files: the training wavelength grid.
 
