@@ -111,17 +111,18 @@ def _groups_of(config: dict, runs: dict[str, RunSpec], ablations: dict) -> list[
 def _expand(config: dict, files: dict[str, FileMeta], errors: list[str]) -> Plan | None:
     """The plan of a schema-valid config; None (with ``errors`` extended) where it cannot be made."""
     n_pixels = files["train"].wave.size if "train" in files else N_PIXELS
-    runs, ablations = {}, {}
+    runs, ablations, failed = {}, {}, []
     try:
         runs = expand_runs(config["runs"], config["training"], n_pixels)
     except ValueError as e:
-        errors += messages_of(e)
+        failed += messages_of(e)
     try:
         ablations = expand_ablations(config["ablations"], config["training"], config["data"]["subsets"],
                                      n_pixels=n_pixels)
     except ValueError as e:
-        errors += messages_of(e)
-    if errors:
+        failed += messages_of(e)
+    if failed:  # the studies build on the runs: checked once the runs can be expanded
+        errors += failed
         return None
     mains = main_runs(runs)
     all_runs = {**runs, **{rid: s for specs in ablations.values() for rid, s in specs.items()}}

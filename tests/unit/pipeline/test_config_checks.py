@@ -105,6 +105,11 @@ def test_every_problem_of_every_part_in_one_message():
                     "ablations.pe.n_train"], err.messages
 
 
+def test_cross_key_and_study_problems_together():
+    err = problems({"data": {"test_mags": [22.0, 21.0]}, "domain_shift": {"models": ["xgboost"]}})
+    assert [m.split("'")[1] for m in err.messages] == ["data.test_mags", "domain_shift.models"], err.messages
+
+
 def test_studies_problems_together():
     err = problems({"eval": {"external": ["/nonexistent/ext.h5"]}, "pretrain": {"n_finetune": [100, 5000]},
                     "attribution": {"run": "lightgbm-N600-s0"}, "domain_shift": {"models": ["xgboost"]}}, SMOKE)
