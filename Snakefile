@@ -6,10 +6,15 @@
 #
 # All paths below are relative to the working directory (default: here; see --directory),
 # except the workflow's own files, which are resolved relative to this Snakefile.
+# The rules only declare; what they build is decided in the torch-free package specvit.pipeline.
 
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from specvit.pipeline.codehash import add_code_params
+from specvit.pipeline.config import prepare
+from specvit.runtime.io import check_writable_folder
 
 min_version("9.0")
 
@@ -22,36 +27,22 @@ configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 report: "workflow/report/workflow.rst"
 
 
-include: "workflow/rules/common.smk"
-
-
-# The schema is the single source of truth for keys, types and defaults.
-# check_config() only turns its errors into short messages naming the key path.
-check_config(config, Path(workflow.basedir) / "config" / "schema" / "config.schema.yaml")
-validate(config, "config/schema/config.schema.yaml")
-check_consistency(config)
+# The one entry point: lays the config over the schema's defaults (the single source of truth for
+# keys, types and defaults) and checks all of it, the user's own files included, before any job
+# runs; every problem is listed in one message. PLAN: the runs, ablations and studies to build.
+PLAN = prepare(config, Path(workflow.basedir) / "config" / "schema" / "config.schema.yaml")
 check_writable_folder("results")  # one clear message instead of a traceback in the first job
 
-from specvit.pipeline.runs import expand_runs, main_runs
 
-RUNS = expand_runs(config["runs"], config["training"])
-MAIN_RUNS = main_runs(RUNS)  # {group: its largest-N run}: the models of Table 3 and Figure 1
-GROUP_RUNS = list(RUNS)  # the runs of the `runs` groups (scaling curve, learning curves)
-
-from specvit.pipeline.ablations import expand_ablations
-
-# {ablation: {run_id: RunSpec}}: the variants of each ablation, which join RUNS as ordinary runs
-ABLATIONS = expand_ablations(config["ablations"], config["training"], config["data"]["subsets"])
-for _specs in ABLATIONS.values():
-    RUNS.update(_specs)
-
-
+include: "workflow/rules/common.smk"
+include: "workflow/rules/cluster.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/calibration.smk"
-include: "workflow/rules/cluster.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/beyond.smk"
+include: "workflow/rules/attribution.smk"
+include: "workflow/rules/pretrain_finetune.smk"
+include: "workflow/rules/domain_shift.smk"
 include: "workflow/rules/ablations.smk"
 include: "workflow/rules/tracking.smk"  # last: the checklist depends on every other target
 
@@ -63,4 +54,9 @@ localrules:
 rule all:
     default_target: True
     input:
-        all_targets(),
+        PLAN.all_targets(),
+
+
+# Every rule that runs a script gets the param `code`: the hash of the specvit code its script
+# imports, so that editing a module makes exactly the outputs that run it stale.
+add_code_params(workflow.rules, Path(workflow.basedir) / "src" / "specvit")

@@ -28,6 +28,7 @@ import yaml
 
 from conftest import REPO, SNAKEFILE, run_snakemake
 from specvit.pipeline import cluster
+from specvit.pipeline.config import load_config
 from specvit.pipeline.runs import expand_runs
 from specvit.runtime.jobenv import describe, job_environment
 
@@ -226,10 +227,9 @@ PAPER_EPOCHS = 200
 
 
 def paper_vit_specs():
-    """The paper config's ViT runs as the workflow expands them (training defaults of config.yaml)."""
-    cfg = yaml.safe_load(PAPER.read_text())
-    training = {**yaml.safe_load((REPO / "config" / "config.yaml").read_text())["training"], **cfg["training"]}
-    return {rid: s for rid, s in expand_runs(cfg["runs"], training).items() if s.model == "vit"}
+    """The paper config's ViT runs as the workflow expands them (the training defaults of the schema)."""
+    cfg = load_config(PAPER)
+    return {rid: s for rid, s in expand_runs(cfg["runs"], cfg["training"]).items() if s.model == "vit"}
 
 
 def independent_flops_per_spectrum():
@@ -324,8 +324,8 @@ def test_the_studies_gpu_jobs_are_sized_and_priced_like_training_runs(tmp_path, 
     limit and memory from their own N and epochs, and enter the dry run's GPU-hours."""
     monkeypatch.setenv("SPECVIT_SLURM_GPU_PARTITION", "gpuq")
     monkeypatch.setenv("SPECVIT_SLURM_PARTITION", "cpuq")
-    targets = ["results/beyond/pretrain/finetune-N10000-s0/metrics.json", "results/beyond/domain_shift/rv/metrics.csv",
-               "results/runs/vit-p16_h256_L6-N1000000-s0/metrics.json"]
+    targets = ["results/studies/pretrain/finetune-N10000-s0/metrics.json",
+               "results/studies/domain_shift/rv/metrics.csv", "results/runs/vit-p16_h256_L6-N1000000-s0/metrics.json"]
     r = paper_dry_run(tmp_path, *targets)
     assert r.returncode == 0, r.stdout[-4000:]
 
@@ -333,7 +333,7 @@ def test_the_studies_gpu_jobs_are_sized_and_priced_like_training_runs(tmp_path, 
         text = re.search(rf"output: {output}.*?resources: ([^\n]*)", r.stdout, re.S)[1]
         return dict(kv.split("=", 1) for kv in text.split(", "))
 
-    pretrain = resources("results/beyond/pretrain/pretrained/metrics.json")
+    pretrain = resources("results/studies/pretrain/pretrained/metrics.json")
     finetune, shift, main = (resources(t) for t in targets)
     assert all(res["gpu"] == "1" and res["slurm_partition"] == "gpuq" for res in (pretrain, finetune, shift, main))
     # pre-training: the main run's N (1M), epochs and architecture, so its time and memory

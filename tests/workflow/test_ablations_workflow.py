@@ -12,10 +12,11 @@ import yaml
 
 from conftest import REPO, run_snakemake
 from specvit.pipeline.ablations import expand_ablations
+from specvit.pipeline.config import load_config
 from specvit.studies.ablations import KINDS
 
 SMOKE = REPO / "config" / "smoke.yaml"
-DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+DEFAULT = load_config()
 TRAINING = DEFAULT["training"]
 
 
@@ -159,7 +160,8 @@ def test_dry_run_of_one_table_lists_only_that_ablations_runs(tmp_path):
     ({"pe": {"variants": [{"name": "x", "optimiser": "sgd"}]}},
      "config key 'ablations.pe.variants[0].optimiser' is not allowed"),
     ({"tokenisation": {"base": {"model": "vit"}, "n_train": 200, "variants": [{"name": "x"}]}},
-     "config key 'ablations.tokenisation' is not allowed (allowed: loss_norm, multitask, pe, robustness, tokenization)"),
+     "config key 'ablations.tokenisation' is not allowed "
+     "(allowed: loss_norm, multitask, pe, robustness, tokenization)"),
     ({"pe": {"n_train": 123}}, "config key 'ablations.pe.n_train' = 123 is not in 'data.subsets'"),
 ])
 @pytest.mark.workflow

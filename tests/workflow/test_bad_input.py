@@ -31,6 +31,7 @@ def user_config(root, files, **data):
     cfg = root / "user.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"source": "hdf5", **{k: str(v) for k, v in files.items()},
                                             "subsets": [60], **data}, "ablations": None,
+                                   "pretrain": {"enabled": False},  # it needs the five labels
                                    "runs": [{"name": "ridge", "model": "ridge", "n_train": [60]}]}))
     return cfg
 
@@ -47,8 +48,8 @@ CONFIG_CASES = {
                           r"config key 'runs\[0\] \(v\)': ViTConfig\.tokenizer='FFT' is not one of 'C1D', 'SW'"),
     "unknown positional encoding": ({"runs": [{"name": "v", "model": "vit", "vit": {"pos_encoding": "fourier"},
                                                "n_train": [200]}]},
-                                    r"config key 'runs\[0\] \(v\)': ViTConfig\.pos_encoding='fourier' is not one of 'none', "
-                                    r"'learned', 'sinusoidal', 'pipe', 'rope'"),
+                                    r"config key 'runs\[0\] \(v\)': ViTConfig\.pos_encoding='fourier' is not one "
+                                    r"of 'none', 'learned', 'sinusoidal', 'pipe', 'rope'"),
 }
 
 
@@ -176,7 +177,8 @@ def test_n_larger_than_the_users_training_file(tmp_path):
     files = {s: write_user_split(tmp_path / f"my_{s}.h5", 50, seed=i) for i, s in enumerate(SPLITS)}
     work = tmp_path / "work"
     work.mkdir()
-    r = run_snakemake(work, "results/data/subsets/N60.npy", "--cores", "1", "--configfile", user_config(tmp_path, files))
+    r = run_snakemake(work, "results/data/subsets/N60.npy", "--cores", "1",
+                      "--configfile", user_config(tmp_path, files))
     assert r.returncode != 0 and "results/logs/data/subsets.log" in r.stdout, r.stdout
     text = (work / "results/logs/data/subsets.log").read_text()
     assert f"subset N=60 is larger than the training pool of 50 spectra in {files['train']}" in text, text
@@ -198,7 +200,8 @@ def test_unwritable_output_folder(tmp_path, case):
     r = run_snakemake(tmp_path, "--cores", "1", "--configfile", SMOKE)
     assert r.returncode != 0
     assert re.search(rf"output folder 'results' \({re.escape(str(tmp_path))}/results\) cannot be written: {reason}; "
-                     r"expected a writable folder \(or run with --directory DIR to write elsewhere\)", r.stdout), r.stdout
+                     r"expected a writable folder \(or run with --directory DIR to write elsewhere\)",
+                     r.stdout), r.stdout
     assert "Traceback" not in r.stdout
     assert {p.name for p in tmp_path.iterdir()} <= {"results", ".snakemake"}  # no job ran
 

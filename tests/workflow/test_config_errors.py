@@ -1,22 +1,11 @@
-"""The config schema: defaults, the shipped configs, and clear errors for wrong keys and types."""
-
+"""The workflow checks the config through the one entry point (specvit.pipeline.config.prepare) and
+stops before any job runs. The messages themselves are tested without Snakemake in
+tests/unit/pipeline/test_config_checks.py and tests/unit/pipeline/test_user_files.py."""
+import numpy as np
 import pytest
 import yaml
-from snakemake.utils import update_config
 
-from conftest import REPO
-
-
-def load(name):
-    with open(REPO / "config" / name) as f:
-        return yaml.safe_load(f)
-
-
-def merged(name):
-    """What the Snakefile sees for `--configfile config/<name>`: the file merged over config.yaml."""
-    cfg = load("config.yaml")
-    update_config(cfg, load(name))
-    return cfg
+pytestmark = pytest.mark.workflow
 
 
 def write_cfg(tmp_path, cfg):
@@ -25,38 +14,15 @@ def write_cfg(tmp_path, cfg):
     return path
 
 
-@pytest.mark.parametrize("cfg, message", [
-    ({"data": {"n_tset": 5}},
-     "config key 'data.n_tset' is not allowed (allowed: chunk_size, labels, n_test, n_train_pool, n_val, "
-     "source, subsets, test, test_mags, train, train_mags, val)"),
-    ({"sed": 1}, "config key 'sed' is not allowed (allowed: ablations, attribution, calibration, cluster, data, "
-                   "domain_shift, eval, pretrain, runs, seed, threads, tracking, training)"),
-    ({"data": {"labels": {"Tef": {"min": 4000}}}}, "config key 'data.labels.Tef' is not allowed"),
-    ({"data": {"n_val": "two"}}, "config key 'data.n_val' must be an integer, got 'two' (str)"),
-    ({"seed": 1.5}, "config key 'seed' must be an integer, got 1.5 (float)"),
-    ({"calibration": {"mags": 20}}, "config key 'calibration.mags' must be a list, got 20 (int)"),
-    ({"data": {"subsets": [100, 0]}}, "config key 'data.subsets[1]' is invalid"),
-    ({"data": {"source": "csv"}}, "config key 'data.source' must be one of ['synthetic', 'hdf5'], got 'csv'"),
-    ({"data": {"labels": {"logg": {"distribution": "normal", "std": 0.5}}}},
-     "config key 'data.labels.logg.mean' is required (because data.labels.logg.distribution is 'normal')"),
-    ({"data": {"source": "hdf5", "train": "a.h5"}},
-     "config key 'data.val' must be set (because data.source is 'hdf5')"),
-    ({"data": {"subsets": [100, 60000]}},
-     "config key 'data.subsets' has N=60000 larger than 'data.n_train_pool'=50000"),
-    ({"data": {"test_mags": [22.0, 21.0]}}, "config key 'data.test_mags' must be [bright, faint]"),
-    ({"data": {"labels": {"logg": {"min": 3.0, "max": 2.0}}}}, "config key 'data.labels.logg' needs min < max"),
-])
-def test_bad_config_names_the_key(tmp_path, snakemake_in, cfg, message):
-    r = snakemake_in("-n", "--configfile", write_cfg(tmp_path, cfg))
+def test_every_problem_in_one_message_before_any_job(tmp_path, snakemake_in):
+    r = snakemake_in("--cores", "1", "--configfile",
+                     write_cfg(tmp_path, {"data": {"n_tset": 5, "n_val": "x"}, "foo": 1}))
     assert r.returncode != 0
-    assert message in r.stdout, r.stdout
-
-
-def test_all_errors_reported_at_once(tmp_path, snakemake_in):
-    r = snakemake_in("-n", "--configfile", write_cfg(tmp_path, {"data": {"n_tset": 5, "n_val": "x"}, "foo": 1}))
-    assert r.returncode != 0
+    assert "invalid config (schema: config/schema/config.schema.yaml):" in r.stdout, r.stdout
     for key in ("data.n_tset", "data.n_val", "foo"):
         assert f"config key '{key}'" in r.stdout, r.stdout
+    assert "Traceback" not in r.stdout
+    assert not (tmp_path / "results").exists()
 
 
 def test_bad_key_on_command_line(snakemake_in):
@@ -65,17 +31,25 @@ def test_bad_key_on_command_line(snakemake_in):
     assert "config key 'data.bogus' is not allowed" in r.stdout, r.stdout
 
 
-def test_hdf5_without_paths(tmp_path, snakemake_in):
-    r = snakemake_in("-n", "--configfile", write_cfg(tmp_path, {"data": {"source": "hdf5"}}))
-    assert r.returncode != 0
+def test_what_cannot_apply_to_the_users_files_stops_the_workflow(tmp_path, snakemake_in):
+    """The default config on the user's files of another grid with log g only: the template group and
+    the studies that need the forward model are named at once, with the keys that turn them off."""
+    from specvit.data.contract import write_split
+
+    files = {}
     for split in ("train", "val", "test"):
-        assert f"config key 'data.{split}' must be set (because data.source is 'hdf5')" in r.stdout, r.stdout
-
-
-def test_hdf5_missing_file(tmp_path, snakemake_in):
-    files = {s: str(tmp_path / f"{s}.h5") for s in ("train", "val", "test")}
-    for s in ("train", "val"):
-        open(files[s], "w").close()
-    r = snakemake_in("-n", "--configfile", write_cfg(tmp_path, {"data": {"source": "hdf5", **files}}))
+        files[split] = str(tmp_path / f"my_{split}.h5")
+        write_split(files[split], np.linspace(4000.0, 5000.0, 16), np.ones((30, 16), np.float32),
+                    np.full((30, 16), 0.05, np.float32), {"logg": np.linspace(1, 5, 30, dtype=np.float32)},
+                    {"source": "user"})
+    cfg = write_cfg(tmp_path, {"data": {"source": "hdf5", **files, "subsets": [30]}, "ablations": None,
+                               "runs": [{"name": "lightgbm", "model": "lightgbm", "n_train": [30]},
+                                        {"name": "template", "model": "template", "n_train": [30]}]})
+    r = snakemake_in("--cores", "1", "--configfile", cfg)
     assert r.returncode != 0
-    assert f"config key 'data.test': file '{files['test']}' does not exist" in r.stdout, r.stdout
+    assert "run group 'template' (runs[1]) predicts ['logg']: the template fit needs the forward model's grid" \
+           in r.stdout, r.stdout
+    assert "turn it off with 'pretrain.enabled: false'" in r.stdout
+    assert "turn it off with 'domain_shift.enabled: false'" in r.stdout
+    assert "Traceback" not in r.stdout
+    assert not (tmp_path / "results").exists()

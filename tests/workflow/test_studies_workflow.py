@@ -1,4 +1,4 @@
-"""The studies beyond the core results (attribution, pre-train -> fine-tune, domain shift) built by
+"""The studies (attribution, pre-train -> fine-tune, domain shift) built by
 Snakemake on config/smoke.yaml in a temporary directory, their tables checked against the saved
 models and against independent recomputation."""
 import json
@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
+from specvit.pipeline.config import load_config
+from specvit.pipeline.seeds import SEED_OFFSETS
 
 pytestmark = pytest.mark.workflow
 
@@ -19,17 +21,15 @@ FIGURES = ["fig_attribution", "fig_attention_heads", "fig_pretrain_finetune", "f
 TARGETS = ([f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "tex")]
            + [f"results/figures/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")])
 SEED = 42
-TEST_NOISE_SEED = SEED + 6      # common.smk SEED_OFFSETS["test_noise"]
-SHIFT_SEED = SEED + 102         # beyond_common.smk BEYOND_SEED_OFFSETS["shift"]
+TEST_NOISE_SEED = SEED + SEED_OFFSETS["test_noise"]
+SHIFT_SEED = SEED + SEED_OFFSETS["shift"]
 
 
-def beyond_job_counts(cfg_path) -> dict:
-    """Jobs of the beyond rules in a dry run of `all` with the config at ``cfg_path`` (merged over
-    config.yaml), for the dry-run test of tests/workflow/test_workflow.py."""
-    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg = yaml.safe_load(open(cfg_path).read())
-    pre = {**base["pretrain"], **(cfg.get("pretrain") or {})}
-    shifts = {**base["domain_shift"], **(cfg.get("domain_shift") or {})}["severities"]
+def study_job_counts(cfg_path) -> dict:
+    """Jobs of the studies' rules in a dry run of `all` with the config at ``cfg_path`` (laid over
+    the defaults), for the dry-run test of tests/workflow/test_workflow.py."""
+    cfg = load_config(cfg_path)
+    pre, shifts = cfg["pretrain"], cfg["domain_shift"]["severities"]
     return {"attribution": 1, "fig_attribution": 1, "pretrain_run": 1,
             "finetune_run": 2 * len(pre["n_finetune"]) * len(pre["seeds"]), "pretrain_finetune": 1,
             "fig_pretrain_finetune": 1, "shift_eval": len(shifts), "domain_shift": 1, "fig_domain_shift": 1}
@@ -37,8 +37,9 @@ def beyond_job_counts(cfg_path) -> dict:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    work = tmp_path_factory.mktemp("beyond")
-    r = run_snakemake(work, *TARGETS, "--cores", "2", "--configfile", SMOKE, timeout=900)  # --configfile takes several values: targets first
+    work = tmp_path_factory.mktemp("studies")
+    # --configfile takes several values: targets first
+    r = run_snakemake(work, *TARGETS, "--cores", "2", "--configfile", SMOKE, timeout=900)
     assert r.returncode == 0, r.stdout[-5000:]
     return work
 
@@ -46,10 +47,10 @@ def built(tmp_path_factory):
 def test_targets_and_logs(built):
     for t in TARGETS:
         assert (built / t).stat().st_size > 0, t
-    for log in ("beyond/attribution.log", "beyond/pretrain.log", "beyond/shift_rv.log", "tables/domain_shift.log"):
+    for log in ("studies/attribution.log", "studies/pretrain.log", "studies/shift_rv.log", "tables/domain_shift.log"):
         assert (built / "results" / "logs" / log).is_file()
     # the shifted test files are scratch: validated, used and removed
-    assert not list((built / "results" / "beyond" / "domain_shift").rglob("test_*.h5"))
+    assert not list((built / "results" / "studies" / "domain_shift").rglob("test_*.h5"))
     r = run_snakemake(built, *TARGETS, "-n", "--configfile", SMOKE)
     assert r.returncode == 0 and "Nothing to be done" in r.stdout, r.stdout[-3000:]
 
@@ -62,7 +63,7 @@ def test_attribution_table_and_completeness(built):
     assert table["group"].iloc[0] == "all" and set(table["method"]) == {"integrated_gradients", "attention_rollout"}
     lines = table[table["feature"] != "whole spectrum"]
     assert lines["attribution_fraction"].between(0, 1).all() and lines["pixel_fraction"].between(0, 1).all()
-    with np.load(built / "results/beyond/attribution/attribution.npz") as f:
+    with np.load(built / "results/studies/attribution/attribution.npz") as f:
         err, gap, n = f["completeness_error"], f["gap"], f["n_stars"]
         assert f["rollout"].shape == f["ig_abs"].shape
         # the table's fractions are those of the stored mean attributions
@@ -86,7 +87,7 @@ def test_pretrain_finetune_table_matches_the_saved_models(built):
     assert list(table.columns[:5]) == ["n_finetune", "setting", "seed", "r2", "mae"]
     assert sorted(map(tuple, table[["setting", "n_finetune"]].to_numpy())) == [
         ("finetune", 100), ("finetune", 200), ("pretrained", 0), ("scratch", 100), ("scratch", 200)]
-    pre = json.loads((built / "results/beyond/pretrain/pretrained/metrics.json").read_text())
+    pre = json.loads((built / "results/studies/pretrain/pretrained/metrics.json").read_text())
     assert pre["labels"] == ["Teff", "logg", "M_H", "a_M", "C_M"] and pre["n_train"] == 600
     test = built / "results/data/test.h5"
     (_, x, _), = view_inputs(test, "pooled", noise_level=1.0, seed=TEST_NOISE_SEED)
@@ -94,11 +95,11 @@ def test_pretrain_finetune_table_matches_the_saved_models(built):
 
     truth = read_labels(test, ["logg"])["logg"]
     for setting, n in (("finetune", 100), ("scratch", 200)):
-        model = load_model(built / f"results/beyond/pretrain/{setting}-N{n}-s0/model")
+        model = load_model(built / f"results/studies/pretrain/{setting}-N{n}-s0/model")
         m = point_metrics(truth, model.predict(x)["logg"])
         row = table[(table["setting"] == setting) & (table["n_finetune"] == n)].iloc[0]
         assert row["r2"] == pytest.approx(m["r2"], abs=1e-9) and row["mae"] == pytest.approx(m["mae"], abs=1e-9)
-    ft = json.loads((built / "results/beyond/pretrain/finetune-N100-s0/metrics.json").read_text())
+    ft = json.loads((built / "results/studies/pretrain/finetune-N100-s0/metrics.json").read_text())
     assert ft["fit"]["init_labels_copied"] == ["logg"] and ft["init_from"].endswith("pretrained/model")
 
 

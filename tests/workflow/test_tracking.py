@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from snakemake.utils import update_config, validate
+from snakemake.utils import update_config
 
-from conftest import REPO, SCHEMA, run_snakemake
+from conftest import REPO, run_snakemake
+from specvit.pipeline.config import load_config
 
 pytestmark = pytest.mark.workflow
 
@@ -21,7 +22,7 @@ SMOKE = REPO / "config" / "smoke.yaml"
 # Smaller than the smoke config where this module does not need more: no template fit, two
 # magnitudes, few bootstrap resamples; still a ViT, LightGBM and Ridge at two N.
 TRACK = {
-    # the ablations and the studies beyond the core have their own tests (and builds)
+    # the ablations and the studies have their own tests (and builds)
     "ablations": None, "attribution": {"enabled": False}, "pretrain": {"enabled": False},
     "domain_shift": {"enabled": False},
     "calibration": {"n_stars": 16, "mags": [20.0, 22.0]},
@@ -74,12 +75,8 @@ def work(tmp_path_factory):
 
 
 def resolved_config(*files):
-    """The config Snakemake sees: config.yaml, the config files merged over it, schema defaults filled."""
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for f in files:
-        update_config(cfg, yaml.safe_load(f.read_text()))
-    validate(cfg, str(SCHEMA))
-    return cfg
+    """The config Snakemake sees: the defaults, config.yaml and the config files laid over each other."""
+    return load_config(*files)
 
 
 # ---------------------------------------------------------------- staleness (issue point 3)

@@ -5,14 +5,16 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_studies_workflow import beyond_job_counts
+from test_studies_workflow import study_job_counts
 
 from conftest import REPO, run_snakemake
+from specvit.pipeline.config import load_config
 
 pytestmark = pytest.mark.workflow
 
@@ -27,7 +29,8 @@ DATA_TARGETS = ([f"results/data/{s}.h5" for s in SPLITS]
                 + [f"results/data/subsets/N{n}.npy" for n in SUBSETS])
 CALIBRATION_TARGETS = ["results/calibration/ceiling_vs_paper.csv", "results/calibration/snr_vs_mag.csv",
                        "results/figures/spectra_examples.pdf", "results/figures/spectra_examples.png"]
-SMOKE_RUNS = [f"{group}-N{n}-s0" for group in ("vit-tiny", "lightgbm", "ridge") for n in (200, 600)] + ["template-N200-s0"]
+SMOKE_RUNS = ([f"{group}-N{n}-s0" for group in ("vit-tiny", "lightgbm", "ridge") for n in (200, 600)]
+              + ["template-N200-s0"])
 RUN_TARGETS = [f"results/runs/{run}/metrics.json" for run in SMOKE_RUNS]
 CORE_TARGETS = (["results/tables/ceiling.csv", "results/tables/scaling.csv", "results/tables/scaling_summary.csv"]
                 + [f"results/tables/table3_main.{ext}" for ext in ("csv", "md", "tex")]
@@ -42,15 +45,10 @@ def job_counts(output):
 
 
 def ablation_runs(cfg):
-    """{ablation: {run_id: spec}} of a config file merged over the default, as the Snakefile sees it."""
-    import copy
-
-    from snakemake.utils import update_config
-
+    """{ablation: {run_id: spec}} of a config file laid over the defaults, as the Snakefile sees it."""
     from specvit.pipeline.ablations import expand_ablations
 
-    merged = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
-    update_config(merged, yaml.safe_load((REPO / "config" / cfg).read_text()))
+    merged = load_config(REPO / "config" / cfg)
     return expand_ablations(merged["ablations"], merged["training"], merged["data"]["subsets"])
 
 
@@ -61,14 +59,50 @@ def test_lint_is_clean(tmp_path):
         assert "Lints for" not in r.stdout, r.stdout
 
 
+# The workflow as Snakemake loads it: {rule: [its script or None, its `code` param]}.
+RULES_OF_THE_WORKFLOW = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+with SnakemakeApi(OutputSettings()) as api:
+    workflow = api.workflow(ResourceSettings(), ConfigSettings(), snakefile=Path(sys.argv[1]),
+                            workdir=Path(sys.argv[2]))._workflow
+    rules = {r.name: [str(Path(r.basedir.get_path_or_uri(secret_free=True)) / r.script) if r.script else None,
+                      r.params.get("code")] for r in workflow.rules}
+print(json.dumps(rules))
+"""
+
+
+def test_every_scripted_rule_has_the_code_hash_of_its_own_script(tmp_path):
+    """The `code` param is derived from each rule's script (specvit.pipeline.codehash), not written by hand."""
+    from specvit.pipeline.codehash import CodeHasher
+
+    r = subprocess.run([sys.executable, "-c", RULES_OF_THE_WORKFLOW, str(REPO / "Snakefile"), str(tmp_path)],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rules = json.loads(r.stdout.strip().splitlines()[-1])
+    hasher = CodeHasher(REPO / "src" / "specvit")
+    scripted = {name: (Path(script).resolve(), code) for name, (script, code) in rules.items() if script}
+    assert len(scripted) == len(rules) - 1 and rules["all"] == [None, None]
+    for name, (script, code) in scripted.items():
+        assert code == hasher.code_hash(script), name
+    # every workflow script is some rule's, and rules that run one script share its hash
+    assert {s for s, _ in scripted.values()} == set((REPO / "workflow" / "scripts").resolve().glob("*.py"))
+    assert scripted["finetune_run"] == scripted["pretrain_run"]
+
+
 @pytest.mark.parametrize("cfg", ["config.yaml", "paper.yaml", "smoke.yaml"])
 def test_dry_run(tmp_path, cfg):
     r = run_snakemake(tmp_path, "-n", "--configfile", REPO / "config" / cfg)
     assert r.returncode == 0, r.stdout
-    groups = yaml.safe_load((REPO / "config" / cfg).read_text())["runs"]
+    resolved = load_config(REPO / "config" / cfg)
+    groups = resolved["runs"]
     n_runs = sum(len(g["n_train"]) * len(g.get("seeds", [0])) for g in groups)
     has_vit = any(g["model"] == "vit" for g in groups)
-    ablations = ablation_runs(cfg)  # the ablations' runs join the run groups' (tests/workflow/test_ablations_workflow.py)
+    # the ablations' runs join the run groups' (tests/workflow/test_ablations_workflow.py)
+    ablations = ablation_runs(cfg)
     n_runs += sum(len(specs) for specs in ablations.values())
     n_noise = len(ablations.get("robustness", {}))
     assert job_counts(r.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1,
@@ -77,12 +111,11 @@ def test_dry_run(tmp_path, cfg):
                                     "fig3": 1,
                                     "pred_vs_true": 1, **({"learning_curves": 1} if has_vit else {}),
                                     "registry": 1, "paper_checklist": 1, "all": 1,
-                                    **beyond_job_counts(REPO / "config" / cfg),
+                                    **study_job_counts(REPO / "config" / cfg),
                                     "ablation_table": len(ablations), "ablation_figure": len(ablations),
                                     "ablation_init_gradients": int("tokenization" in ablations),
                                     **({"evaluate_noise": n_noise} if n_noise else {})}
-    subsets = yaml.safe_load((REPO / "config" / cfg).read_text())["data"]["subsets"]
-    for n in subsets:
+    for n in resolved["data"]["subsets"]:
         assert f"results/data/subsets/N{n}.npy" in r.stdout
 
 
@@ -94,7 +127,8 @@ def test_dry_run_of_the_paper_dag_does_not_import_torch(tmp_path):
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
-    assert "specvit.training.run" in imported  # the check saw the workflow's own imports
+    # the check saw the workflow's own imports: the config checks, run expansion and job sizing
+    assert {"specvit.pipeline.config", "specvit.pipeline.runs", "specvit.pipeline.job_resources"} <= imported
     assert not imported & {"torch", "lightgbm", "sklearn", "matplotlib"}
 
 
@@ -127,6 +161,7 @@ def test_user_hdf5_files_are_read_in_place(tmp_path):
     cfg = tmp_path / "mine.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"source": "hdf5", **{k: str(v) for k, v in files.items()},
                                             "subsets": [50, 120]}, "ablations": None,
+                                   "pretrain": {"enabled": False},  # it needs the five labels
                                    "runs": [{"name": "ridge", "model": "ridge", "n_train": [120]}]}))
     work = tmp_path / "work"
     work.mkdir()
@@ -135,7 +170,8 @@ def test_user_hdf5_files_are_read_in_place(tmp_path):
     dry = run_snakemake(work, "-n", "--configfile", cfg)
     assert dry.returncode == 0, dry.stdout
     assert "simulate_split" not in job_counts(dry.stdout)
-    r = run_snakemake(work, *targets, "--cores", "2", "--configfile", cfg)  # targets first: --configfile takes several values
+    # targets first: --configfile takes several values
+    r = run_snakemake(work, *targets, "--cores", "2", "--configfile", cfg)
     assert r.returncode == 0, r.stdout
     assert not list((work / "results" / "data").glob("*.h5"))
     for split in SPLITS:

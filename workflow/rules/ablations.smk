@@ -1,19 +1,17 @@
-# Ablations (config `ablations`): each is a group of run variants that joined RUNS in the
-# Snakefile (so train_run / evaluate_run build them), summarised by one rule pattern into a
+# Ablations (config `ablations`): each is a group of run variants that joined RUNS when the config
+# was expanded (specvit.pipeline.ablations; so train_run / evaluate_run build them), summarised by one rule pattern into a
 # table and a figure: results/tables/<table>.{csv,md,tex} and results/figures/<figure>.{pdf,png},
 # names in specvit.studies.ablations.KINDS.
 
+from specvit.pipeline.ablations import ablation_of, run_inputs, noise_levels_by_run, vit_variants
 from specvit.studies.ablations import KINDS
-from specvit.pipeline.ablations import run_inputs, vit_variants
 
 ABLATION_CATEGORY = "Ablations (§6.6 tokenization, P1.1-P1.4)"  # report section of every ablation output
-INIT_SEEDS = 8  # initialisation seeds of the gradient-norm check (seed spread is as large as the effect)
-
-ABLATION_OF_TABLE = {KINDS[a].table: a for a in ABLATIONS}
-ABLATION_OF_FIGURE = {KINDS[a].figure: a for a in ABLATIONS}
-# the test noise levels of each run whose ablation declares them (rule evaluate_noise)
-TEST_NOISE = {rid: [float(v) for v in config["ablations"][a]["test_noise"]]
-              for a, specs in ABLATIONS.items() if KINDS[a].test_noise for rid in specs}
+ABLATION_OF_TABLE = ablation_of(ABLATIONS, "table")
+ABLATION_OF_FIGURE = ablation_of(ABLATIONS, "figure")
+TEST_NOISE = noise_levels_by_run(config["ablations"], ABLATIONS)  # {run_id: test noise levels} (rule evaluate_noise)
+# the gradient-norm check at initialisation: ablations.tokenization.init_gradients ({} without the ablation)
+INIT_GRADIENTS = ((config["ablations"] or {}).get("tokenization") or {}).get("init_gradients", {})
 
 
 rule evaluate_noise:
@@ -24,7 +22,6 @@ rule evaluate_noise:
     output:
         metrics="results/runs/{run_id}/metrics_noise.csv",
     params:
-        code=code_hash("evaluate_noise.py"),
         noise_levels=lambda w: TEST_NOISE[w.run_id],
         n_boot=config["eval"]["n_boot"],
         seed=stream_seed("test_noise"),
@@ -44,18 +41,13 @@ rule ablation_init_gradients:
         train=data_path("train"),
         subset=lambda w: subset_path(config["ablations"]["tokenization"]["n_train"]),
     output:
-        csv=report("results/tables/tokenization_init.csv", caption="../report/ablation_init_gradients.rst", category=ABLATION_CATEGORY, subcategory="tokenization_init",
-                   labels={"format": "CSV"}),
-        md=report("results/tables/tokenization_init.md", caption="../report/ablation_init_gradients.rst", category=ABLATION_CATEGORY, subcategory="tokenization_init",
-                   labels={"format": "Markdown"}),
-        tex=report("results/tables/tokenization_init.tex", caption="../report/ablation_init_gradients.rst", category=ABLATION_CATEGORY, subcategory="tokenization_init",
-                   labels={"format": "LaTeX"}),
+        **reported("results/tables/tokenization_init", TABLE_FORMATS, caption="../report/ablation_init_gradients.rst",
+                   category=ABLATION_CATEGORY, subcategory="tokenization_init"),
         runs="results/tables/tokenization_init_runs.csv",
     params:
-        code=code_hash("ablation_init_gradients.py"),
         variants=vit_variants("tokenization", ABLATIONS.get("tokenization", {})),
-        seeds=list(range(INIT_SEEDS)),
-        batch_size=64,
+        seeds=lambda w: list(range(INIT_GRADIENTS["n_seeds"])),
+        batch_size=lambda w: INIT_GRADIENTS["batch_size"],
         noise_seed=stream_seed("val_noise"),
     log:
         "results/logs/tables/tokenization_init.log",
@@ -71,17 +63,12 @@ rule ablation_table:
     input:
         unpack(lambda w: run_inputs(ABLATION_OF_TABLE[w.table], ABLATIONS[ABLATION_OF_TABLE[w.table]])),
     output:
-        csv=report("results/tables/{table}.csv", caption="../report/ablation_table.rst", category=ABLATION_CATEGORY, subcategory="{table}",
-                   labels={"format": "CSV"}),
-        md=report("results/tables/{table}.md", caption="../report/ablation_table.rst", category=ABLATION_CATEGORY, subcategory="{table}",
-                   labels={"format": "Markdown"}),
-        tex=report("results/tables/{table}.tex", caption="../report/ablation_table.rst", category=ABLATION_CATEGORY, subcategory="{table}",
-                   labels={"format": "LaTeX"}),
+        **reported("results/tables/{table}", TABLE_FORMATS, caption="../report/ablation_table.rst",
+                   category=ABLATION_CATEGORY, subcategory="{table}"),
         runs="results/tables/{table}_runs.csv",
     wildcard_constraints:
         table="|".join(ABLATION_OF_TABLE) or "no-ablations",
     params:
-        code=code_hash("ablation_table.py"),
         ablation=lambda w: ABLATION_OF_TABLE[w.table],
         runs=lambda w: list(ABLATIONS[ABLATION_OF_TABLE[w.table]]),
     log:
@@ -100,14 +87,11 @@ rule ablation_figure:
         runs=lambda w: f"results/tables/{KINDS[ABLATION_OF_FIGURE[w.figure]].table}_runs.csv",
         init=lambda w: ["results/tables/tokenization_init.csv"] if ABLATION_OF_FIGURE[w.figure] == "tokenization" else [],
     output:
-        pdf=report("results/figures/{figure}.pdf", caption="../report/ablation_figure.rst", category=ABLATION_CATEGORY, subcategory="{figure}",
-                   labels={"format": "PDF"}),
-        png=report("results/figures/{figure}.png", caption="../report/ablation_figure.rst", category=ABLATION_CATEGORY, subcategory="{figure}",
-                   labels={"format": "PNG"}),
+        **reported("results/figures/{figure}", FIGURE_FORMATS, caption="../report/ablation_figure.rst",
+                   category=ABLATION_CATEGORY, subcategory="{figure}"),
     wildcard_constraints:
         figure="|".join(ABLATION_OF_FIGURE) or "no-ablations",
     params:
-        code=code_hash("ablation_figure.py"),
         ablation=lambda w: ABLATION_OF_FIGURE[w.figure],
         runs=lambda w: list(ABLATIONS[ABLATION_OF_FIGURE[w.figure]]),
     log:

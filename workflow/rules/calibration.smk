@@ -5,12 +5,11 @@
 rule calibration:
     """SNR vs magnitude and CRLB ceiling vs the paper's table."""
     output:
-        ceiling=report("results/calibration/ceiling_vs_paper.csv", caption="../report/calibration.rst", category="Synthetic data and calibration",
-                   labels={"name": "ceiling vs paper", "format": "CSV"}),
-        snr=report("results/calibration/snr_vs_mag.csv", caption="../report/calibration.rst", category="Synthetic data and calibration",
-                   labels={"name": "SNR vs magnitude", "format": "CSV"}),
+        ceiling=report("results/calibration/ceiling_vs_paper.csv", caption="../report/calibration.rst",
+                       category="Synthetic data and calibration", labels={"name": "ceiling vs paper", "format": "CSV"}),
+        snr=report("results/calibration/snr_vs_mag.csv", caption="../report/calibration.rst",
+                   category="Synthetic data and calibration", labels={"name": "SNR vs magnitude", "format": "CSV"}),
     params:
-        code=code_hash("calibration.py"),
         n_stars=config["calibration"]["n_stars"],
         seed=stream_seed("calibration"),
         mags=config["calibration"]["mags"],
@@ -29,12 +28,8 @@ rule calibration:
 rule spectra_examples:
     """Example spectra of the synthetic model (PDF + PNG)."""
     output:
-        pdf=report("results/figures/spectra_examples.pdf", caption="../report/spectra_examples.rst", category="Synthetic data and calibration",
-                   labels={"name": "example spectra", "format": "PDF"}),
-        png=report("results/figures/spectra_examples.png", caption="../report/spectra_examples.rst", category="Synthetic data and calibration",
-                   labels={"name": "example spectra", "format": "PNG"}),
-    params:
-        code=code_hash("spectra_examples.py"),
+        **reported("results/figures/spectra_examples", FIGURE_FORMATS, caption="../report/spectra_examples.rst",
+                   category="Synthetic data and calibration", name="example spectra"),
     log:
         "results/logs/figures/spectra_examples.log",
     conda:

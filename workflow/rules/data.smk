@@ -9,11 +9,10 @@ if is_synthetic():
         output:
             h5="results/data/{split}.h5",
         params:
-            code=code_hash("simulate_split.py"),
-            n=lambda w: split_size(w.split),
-            seed=lambda w: split_seed(w.split),
+            n=lambda w: targets.split_size(config, w.split),
+            seed=lambda w: stream_seed(w.split),
             labels=config["data"]["labels"],
-            mag_range=lambda w: split_mags(w.split),
+            mag_range=lambda w: targets.split_mags(config, w.split),
             chunk_size=config["data"]["chunk_size"],
         log:
             "results/logs/data/simulate_{split}.log",
@@ -35,8 +34,6 @@ rule validate_split:
         h5=lambda w: data_path(w.split),
     output:
         json="results/data/{split}.summary.json",
-    params:
-        code=code_hash("validate_split.py"),
     log:
         "results/logs/data/validate_{split}.log",
     benchmark:
@@ -53,9 +50,8 @@ rule subsets:
     input:
         h5=data_path("train"),
     output:
-        npy=subset_paths(),
+        npy=targets.subset_paths(config),
     params:
-        code=code_hash("subsets.py"),
         sizes=sorted(config["data"]["subsets"]),
         seed=stream_seed("subsets"),
     log:

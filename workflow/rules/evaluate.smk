@@ -13,7 +13,6 @@ rule evaluate_run:
         sweep="results/runs/{run_id}/predictions_sweep.h5",
         metrics="results/runs/{run_id}/metrics_test.csv",
     params:
-        code=code_hash("evaluate_run.py"),
         mags=config["eval"]["mags"],
         noise_level=config["eval"]["noise_level"],
         n_boot=config["eval"]["n_boot"],
@@ -39,7 +38,6 @@ rule ceiling:
         csv=report("results/tables/ceiling.csv", caption="../report/ceiling.rst", category="Information ceiling (§5)",
                    labels={"name": "ceiling", "format": "CSV"}),
     params:
-        code=code_hash("ceiling.py"),
         mags=config["eval"]["mags"],
         noise_level=config["eval"]["noise_level"],
         labels=config["data"]["labels"],
@@ -60,14 +58,9 @@ rule table3:
     input:
         metrics=run_file("metrics_test.csv", MAIN_RUNS.values()),
     output:
-        csv=report("results/tables/table3_main.csv", caption="../report/table3_main.rst", category="Main results (§6.2, Table 3, Fig. 1)",
-                   labels={"name": "Table 3", "format": "CSV"}),
-        md=report("results/tables/table3_main.md", caption="../report/table3_main.rst", category="Main results (§6.2, Table 3, Fig. 1)",
-                   labels={"name": "Table 3", "format": "Markdown"}),
-        tex=report("results/tables/table3_main.tex", caption="../report/table3_main.rst", category="Main results (§6.2, Table 3, Fig. 1)",
-                   labels={"name": "Table 3", "format": "LaTeX"}),
+        **reported("results/tables/table3_main", TABLE_FORMATS, caption="../report/table3_main.rst",
+                   category="Main results (§6.2, Table 3, Fig. 1)", name="Table 3"),
     params:
-        code=code_hash("table3.py"),
         runs=list(MAIN_RUNS.values()),
     log:
         "results/logs/tables/table3_main.log",
@@ -83,12 +76,8 @@ rule fig1:
         table3="results/tables/table3_main.csv",
         ceiling="results/tables/ceiling.csv",
     output:
-        pdf=report("results/figures/fig1_r2_vs_snr.pdf", caption="../report/fig1_r2_vs_snr.rst", category="Main results (§6.2, Table 3, Fig. 1)",
-                   labels={"name": "Figure 1", "format": "PDF"}),
-        png=report("results/figures/fig1_r2_vs_snr.png", caption="../report/fig1_r2_vs_snr.rst", category="Main results (§6.2, Table 3, Fig. 1)",
-                   labels={"name": "Figure 1", "format": "PNG"}),
-    params:
-        code=code_hash("fig1.py"),
+        **reported("results/figures/fig1_r2_vs_snr", FIGURE_FORMATS, caption="../report/fig1_r2_vs_snr.rst",
+                   category="Main results (§6.2, Table 3, Fig. 1)", name="Figure 1"),
     log:
         "results/logs/figures/fig1_r2_vs_snr.log",
     conda:
@@ -107,7 +96,6 @@ rule scaling:
         summary=report("results/tables/scaling_summary.csv", caption="../report/scaling_summary.rst", category="Data scaling (§6.4, Fig. 3)",
                    labels={"name": "scaling summary", "format": "CSV"}),
     params:
-        code=code_hash("scaling.py"),
         runs=GROUP_RUNS,
     log:
         "results/logs/tables/scaling.log",
@@ -123,12 +111,8 @@ rule fig3:
         csv="results/tables/scaling.csv",
         summary="results/tables/scaling_summary.csv",
     output:
-        pdf=report("results/figures/fig3_scaling.pdf", caption="../report/fig3_scaling.rst", category="Data scaling (§6.4, Fig. 3)",
-                   labels={"name": "Figure 3", "format": "PDF"}),
-        png=report("results/figures/fig3_scaling.png", caption="../report/fig3_scaling.rst", category="Data scaling (§6.4, Fig. 3)",
-                   labels={"name": "Figure 3", "format": "PNG"}),
-    params:
-        code=code_hash("fig3.py"),
+        **reported("results/figures/fig3_scaling", FIGURE_FORMATS, caption="../report/fig3_scaling.rst",
+                   category="Data scaling (§6.4, Fig. 3)", name="Figure 3"),
     log:
         "results/logs/figures/fig3_scaling.log",
     conda:
@@ -140,14 +124,10 @@ rule fig3:
 rule learning_curves:
     """Validation R² and training loss per epoch of every ViT run (history.csv beside metrics.json)."""
     input:
-        metrics=run_file("metrics.json", vit_runs()),
+        metrics=run_file("metrics.json", PLAN.vit_runs()),
     output:
-        pdf=report("results/figures/learning_curves.pdf", caption="../report/learning_curves.rst", category="Main results (§6.2, Table 3, Fig. 1)",
-                   labels={"name": "learning curves", "format": "PDF"}),
-        png=report("results/figures/learning_curves.png", caption="../report/learning_curves.rst", category="Main results (§6.2, Table 3, Fig. 1)",
-                   labels={"name": "learning curves", "format": "PNG"}),
-    params:
-        code=code_hash("learning_curves.py"),
+        **reported("results/figures/learning_curves", FIGURE_FORMATS, caption="../report/learning_curves.rst",
+                   category="Main results (§6.2, Table 3, Fig. 1)", name="learning curves"),
     log:
         "results/logs/figures/learning_curves.log",
     conda:
@@ -161,12 +141,9 @@ rule pred_vs_true:
     input:
         sweep=run_file("predictions_sweep.h5", MAIN_RUNS.values()),
     output:
-        pdf=report("results/figures/pred_vs_true.pdf", caption="../report/pred_vs_true.rst", category="Main results (§6.2, Table 3, Fig. 1)",
-                   labels={"name": "predicted vs true", "format": "PDF"}),
-        png=report("results/figures/pred_vs_true.png", caption="../report/pred_vs_true.rst", category="Main results (§6.2, Table 3, Fig. 1)",
-                   labels={"name": "predicted vs true", "format": "PNG"}),
+        **reported("results/figures/pred_vs_true", FIGURE_FORMATS, caption="../report/pred_vs_true.rst",
+                   category="Main results (§6.2, Table 3, Fig. 1)", name="predicted vs true"),
     params:
-        code=code_hash("pred_vs_true.py"),
         runs=list(MAIN_RUNS.values()),
         mags=config["eval"]["pred_vs_true_mags"],
     log:

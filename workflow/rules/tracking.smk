@@ -1,7 +1,9 @@
 # Tracking: the run registry, the generated paper checklist, the check against the paper's
 # numbers, and the optional MLflow export. Captions of the report are in workflow/report/.
 
-include: "tracking_common.smk"
+from specvit.pipeline.targets import CHECKLIST_OUTPUTS
+
+RUN_GROUP_NAMES = [g["name"] for g in config["runs"]]
 
 
 rule registry:
@@ -15,7 +17,6 @@ rule registry:
         compare=report("results/tables/runs_compare.md", caption="../report/runs_compare.rst",
                        category="Reproducibility (appendix)", labels={"name": "runs compared", "format": "Markdown"}),
     params:
-        code=code_hash("registry.py"),
         run_ids=list(RUNS),
     log:
         "results/logs/tracking/registry.log",
@@ -29,7 +30,7 @@ rule paper_checklist:
     """The paper's checklist with the DAG status of each item and our numbers beside the paper's.
     Depends on every table and figure of the config, so it is made last and rebuilt when any changes."""
     input:
-        result_targets(),
+        RESULT_TARGETS,
     output:
         checklist=report(CHECKLIST_OUTPUTS[0], caption="../report/paper_checklist.rst",
                          category="Reproducibility (appendix)", labels={"name": "paper checklist", "format": "Markdown"}),
@@ -38,9 +39,8 @@ rule paper_checklist:
         md=report(CHECKLIST_OUTPUTS[2], caption="../report/paper_numbers.rst", category="Reproducibility (appendix)",
                   labels={"name": "our numbers vs the paper's", "format": "Markdown"}),
     params:
-        code=code_hash("paper_checklist.py"),
-        groups=run_group_names(),
-        targets=result_targets(),
+        groups=RUN_GROUP_NAMES,
+        targets=RESULT_TARGETS,
     log:
         "results/logs/tracking/paper_checklist.log",
     conda:
@@ -53,9 +53,8 @@ rule check_paper:
     """`snakemake check_paper`: prints chosen numbers against the paper's within the tolerances of
     tracking.check_paper; builds nothing, always runs, fails only with tracking.check_paper.strict."""
     params:
-        code=code_hash("check_paper.py"),
-        groups=run_group_names(),
-        targets=result_targets(),
+        groups=RUN_GROUP_NAMES,
+        targets=RESULT_TARGETS,
         tolerances=config["tracking"]["check_paper"]["tolerances"],
         strict=config["tracking"]["check_paper"]["strict"],
     log:
@@ -77,12 +76,11 @@ rule mlflow:
     A local rule: one writer on the machine that runs Snakemake, so no SQLite lock races."""
     input:
         registry="results/runs.csv",
-        histories=run_file("metrics.json", vit_runs()),
-        results=[t for t in result_targets() if t != "results/runs.csv"],
+        histories=run_file("metrics.json", PLAN.vit_runs()),
+        results=[t for t in RESULT_TARGETS if t != "results/runs.csv"],
     output:
         json="results/mlflow/logged.json",
     params:
-        code=code_hash("mlflow_export.py"),
         uri=config["tracking"]["mlflow_uri"],
         experiment=config["tracking"]["mlflow_experiment"],
     log:

@@ -18,7 +18,6 @@ rule train_run:
         metrics="results/runs/{run_id}/metrics.json",
         model="results/runs/{run_id}/model/model.json",
     params:
-        code=code_hash("train_run.py"),
         spec=lambda w: RUNS[w.run_id].to_dict(),
         val_noise_seed=stream_seed("val_noise"),
     log:

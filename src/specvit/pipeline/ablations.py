@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from specvit.physics.grid import N_PIXELS
+from specvit.pipeline.errors import ConfigError, messages_of
 from specvit.pipeline.runs import expand_runs
 from specvit.studies.ablations import KINDS, group_name, variant_of
 from specvit.training.spec import RunSpec
@@ -63,33 +65,59 @@ def ablation_groups(name: str, decl: dict) -> list[dict]:
     return groups
 
 
+def _ablation_specs(name: str, decl: dict, training_defaults, subsets, n_pixels: int) -> dict[str, RunSpec]:
+    """{run_id: RunSpec} of one declared ablation; ConfigError lists its problems."""
+    groups = ablation_groups(name, decl)
+    errors = []
+    if subsets is not None and int(decl["n_train"]) not in set(subsets):
+        errors.append(f"config key 'ablations.{name}.n_train' = {decl['n_train']} is not in "
+                      f"'data.subsets' {sorted(subsets)}; add it there, or disable the ablation "
+                      f"('ablations: {{{name}: null}}', or 'ablations: null' for all)")
+    if KINDS[name].test_noise and not decl.get("test_noise"):
+        errors.append(f"config key 'ablations.{name}.test_noise' must list the test noise levels")
+    try:
+        specs = expand_runs(groups, training_defaults, n_pixels)
+    except ValueError as e:  # name the ablation rather than the synthetic runs[i]
+        specs = {}
+        errors += [m.replace("config key 'runs[", f"config key 'ablations.{name}: variants[") for m in messages_of(e)]
+    if errors:
+        raise ConfigError(errors)
+    return specs
+
+
 def expand_ablations(ablations: dict | None, training_defaults: dict | None = None,
-                     subsets=None) -> dict[str, dict[str, RunSpec]]:
+                     subsets=None, *, n_pixels: int = N_PIXELS) -> dict[str, dict[str, RunSpec]]:
     """{ablation: {run_id: RunSpec}} for every declared ablation, variants in declaration order.
 
     Settings are checked as the config's run groups are (``runs.expand_runs``), with the
     ablation's config key in the message; ``subsets`` (``data.subsets``) must hold each N.
+    A ConfigError lists the problems of every ablation.
     """
-    out = {}
+    out, errors = {}, []
     for name, decl in (ablations or {}).items():
         if decl is None:  # disabled in a config merged over the default
             continue
-        groups = ablation_groups(name, decl)
-        if subsets is not None and int(decl["n_train"]) not in set(subsets):
-            raise ValueError(f"config key 'ablations.{name}.n_train' = {decl['n_train']} is not in "
-                             f"'data.subsets' {sorted(subsets)}; add it there, or disable the ablation "
-                             f"('ablations: {{{name}: null}}', or 'ablations: null' for all)")
-        if KINDS[name].test_noise and not decl.get("test_noise"):
-            raise ValueError(f"config key 'ablations.{name}.test_noise' must list the test noise levels")
         try:
-            out[name] = expand_runs(groups, training_defaults)
-        except ValueError as e:  # name the ablation rather than the synthetic runs[i]
-            raise ValueError(str(e).replace("config key 'runs[", f"config key 'ablations.{name}: variants[")) \
-                from None
+            out[name] = _ablation_specs(name, decl, training_defaults, subsets, n_pixels)
+        except ValueError as e:
+            errors += messages_of(e)
     all_ids = [rid for specs in out.values() for rid in specs]
     if len(set(all_ids)) != len(all_ids):
-        raise ValueError("two ablations declare the same run id")
+        errors.append("two ablations declare the same run id")
+    if errors:
+        raise ConfigError(errors)
     return out
+
+
+def noise_levels_by_run(ablations_config: dict | None, ablations: dict[str, dict[str, RunSpec]]) -> dict[str, list]:
+    """{run_id: test noise levels} of every run whose ablation evaluates it at several (rule evaluate_noise)."""
+    return {rid: [float(v) for v in ablations_config[a]["test_noise"]]
+            for a, specs in ablations.items() if KINDS[a].test_noise for rid in specs}
+
+
+def ablation_of(ablations, kind_field: str) -> dict[str, str]:
+    """{table (or figure) name: ablation} of the declared ablations; ``kind_field`` 'table' or 'figure'."""
+    return {getattr(KINDS[a], kind_field): a for a in ablations}
 
 
 def run_inputs(ablation: str, specs: dict[str, RunSpec]) -> dict[str, list[str]]:

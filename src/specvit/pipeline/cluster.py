@@ -1,6 +1,7 @@
 """Sizing of training jobs for a cluster: CPUs, memory, time limit, and the GPU-hours of a plan.
 
-The workflow's ``train_run`` rule takes its Slurm resources from here (``workflow/rules/train.smk``):
+The workflow's training rules take their Slurm resources from here (through
+``specvit.pipeline.job_resources``; ``train_run`` in ``workflow/rules/train.smk`` and the studies' jobs):
 
 * threads (= Slurm CPUs per task): ``threads`` of the config, LightGBM ``cluster.lightgbm_threads``;
 * ``mem_mb``: the arrays a run holds in memory, which grow with N (``run_mem_mb``);
@@ -11,7 +12,7 @@ The workflow's ``train_run`` rule takes its Slurm resources from here (``workflo
 Time estimates come from the benchmark records of earlier runs (``results/benchmarks/runs/*.tsv``
 with the run's ``run.json`` and ``metrics.json`` beside its outputs) where a comparable record
 exists, else from a documented fallback model (``fallback_seconds``). A dry run prints the GPU-hours
-of the stale GPU jobs (``GpuLedger``, called from ``workflow/rules/cluster.smk``).
+of the stale GPU jobs (``GpuLedger``, filled by ``job_resources`` and printed by ``workflow/rules/cluster.smk``).
 """
 from __future__ import annotations
 

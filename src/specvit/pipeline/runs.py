@@ -12,61 +12,83 @@ Each (group, N, seed) is one run with the readable, stable id ``{group}-N{n}-s{s
 """
 from __future__ import annotations
 
+from specvit.physics.grid import N_PIXELS
+from specvit.pipeline.errors import ConfigError
 from specvit.training.factory import build_model
 from specvit.training.spec import RunSpec, run_id
 
 MODELS = ("vit", "lightgbm", "ridge", "template")
 
 
-def expand_runs(groups: list[dict], training_defaults: dict | None = None, n_pixels: int = 4096) -> dict[str, RunSpec]:
-    """{run_id: RunSpec} for every group x N x seed of the config's ``runs`` list.
-
-    Model, preset, ViT and trainer settings are checked here, when the workflow starts, so a
-    typo fails at once with the config key in the message instead of hours later in a job.
-    """
+def _group_specs(i: int, g: dict, training_defaults: dict | None, n_pixels: int) -> dict[str, RunSpec]:
+    """{run_id: RunSpec} of the i-th run group; ValueError names the group's config key."""
     from specvit.models.template_config import template_settings
     from specvit.models.vit_config import PRESETS, ViTConfig  # torch-free: the workflow imports this module
     from specvit.training.config import TrainConfig
 
+    key = f"runs[{i}] ({g.get('name')})"
+    model = g["model"]
+    if model not in MODELS:
+        raise ValueError(f"config key '{key}.model': unknown model {model!r}; expected one of {MODELS}")
+    vit: dict = {}
+    train: dict = {}
+    try:
+        if model == "vit":
+            preset = g.get("preset", "tiny")
+            if preset not in PRESETS:
+                raise ValueError(f"unknown preset {preset!r}; known presets: {sorted(PRESETS)}")
+            vit = {**PRESETS[preset], **(g.get("vit") or {})}
+            ViTConfig.from_dict({**vit, "n_pixels": n_pixels, "labels": tuple(g.get("labels", ["logg"]))})
+            train = {**(training_defaults or {}), **(g.get("train") or {})}
+            # the ViT draws its training noise in the trainer: at the group's noise level (the key
+            # is written only when it differs, so the specs of existing runs stay as they were)
+            if float(g.get("noise_level", 1.0)) != float(train.get("noise_level", 1.0)):
+                train["noise_level"] = float(g["noise_level"])
+            TrainConfig.from_dict(train)
+        elif model == "template":
+            template_settings(g.get("labels", ["logg"]), **{"seed": 0, **(g.get("params") or {})})
+        else:
+            build_model(RunSpec("check", g["name"], model, 1, 0, params=dict(g.get("params") or {})))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"config key '{key}': {e}") from None
     specs: dict[str, RunSpec] = {}
+    for n in g["n_train"]:
+        for seed in g.get("seeds", [0]):
+            rid = run_id(g["name"], int(n), int(seed))
+            if rid in specs:
+                raise ValueError(f"config key '{key}': run id {rid!r} is declared twice")
+            specs[rid] = RunSpec(
+                run_id=rid, group=g["name"], model=model, n_train=int(n), seed=int(seed),
+                noise_level=float(g.get("noise_level", 1.0)), labels=tuple(g.get("labels", ["logg"])),
+                vit=vit, params=dict(g.get("params") or {}),
+                train={**train, "seed": int(seed)} if model == "vit" else {},
+                max_eval_stars=g.get("max_eval_stars"),
+            )
+    return specs
+
+
+def expand_runs(groups: list[dict], training_defaults: dict | None = None,
+                n_pixels: int = N_PIXELS) -> dict[str, RunSpec]:
+    """{run_id: RunSpec} for every group x N x seed of the config's ``runs`` list.
+
+    Model, preset, ViT (at ``n_pixels`` pixels per spectrum) and trainer settings are checked here,
+    when the workflow starts, so a typo fails at once with the config key in the message instead
+    of hours later in a job; a ConfigError lists the problems of every group.
+    """
+    specs: dict[str, RunSpec] = {}
+    errors = []
     for i, g in enumerate(groups or []):
-        key = f"runs[{i}] ({g.get('name')})"
-        model = g["model"]
-        if model not in MODELS:
-            raise ValueError(f"config key '{key}.model': unknown model {model!r}; expected one of {MODELS}")
-        vit: dict = {}
-        train: dict = {}
         try:
-            if model == "vit":
-                preset = g.get("preset", "tiny")
-                if preset not in PRESETS:
-                    raise ValueError(f"unknown preset {preset!r}; known presets: {sorted(PRESETS)}")
-                vit = {**PRESETS[preset], **(g.get("vit") or {})}
-                ViTConfig.from_dict({**vit, "n_pixels": n_pixels, "labels": tuple(g.get("labels", ["logg"]))})
-                train = {**(training_defaults or {}), **(g.get("train") or {})}
-                # the ViT draws its training noise in the trainer: at the group's noise level (the key
-                # is written only when it differs, so the specs of existing runs stay as they were)
-                if float(g.get("noise_level", 1.0)) != float(train.get("noise_level", 1.0)):
-                    train["noise_level"] = float(g["noise_level"])
-                TrainConfig.from_dict(train)
-            elif model == "template":
-                template_settings(g.get("labels", ["logg"]), **{"seed": 0, **(g.get("params") or {})})
-            else:
-                build_model(RunSpec("check", g["name"], model, 1, 0, params=dict(g.get("params") or {})))
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"config key '{key}': {e}") from None
-        for n in g["n_train"]:
-            for seed in g.get("seeds", [0]):
-                rid = run_id(g["name"], int(n), int(seed))
-                if rid in specs:
-                    raise ValueError(f"config key '{key}': run id {rid!r} is declared twice")
-                specs[rid] = RunSpec(
-                    run_id=rid, group=g["name"], model=model, n_train=int(n), seed=int(seed),
-                    noise_level=float(g.get("noise_level", 1.0)), labels=tuple(g.get("labels", ["logg"])),
-                    vit=vit, params=dict(g.get("params") or {}),
-                    train={**train, "seed": int(seed)} if model == "vit" else {},
-                    max_eval_stars=g.get("max_eval_stars"),
-                )
+            group = _group_specs(i, g, training_defaults, n_pixels)
+        except ValueError as e:
+            errors.append(str(e))
+            continue
+        twice = sorted(set(specs) & set(group))
+        if twice:
+            errors.append(f"config key 'runs[{i}] ({g.get('name')})': run id(s) {twice} are declared twice")
+        specs.update(group)
+    if errors:
+        raise ConfigError(errors)
     return specs
 
 

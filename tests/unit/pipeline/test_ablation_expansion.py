@@ -1,13 +1,12 @@
 """Ablations declared in the config expand into ordinary runs; bad declarations name their key."""
 import pytest
-import yaml
 
-from conftest import REPO
-from specvit.pipeline.ablations import expand_ablations
+from specvit.pipeline.ablations import ablation_of, expand_ablations, noise_levels_by_run
+from specvit.pipeline.config import load_config
+from specvit.pipeline.errors import ConfigError
+from specvit.studies.ablations import KINDS
 
-DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-
-
+DEFAULT = load_config()
 TRAINING = DEFAULT["training"]
 
 
@@ -49,7 +48,8 @@ def test_training_noise_level_of_a_vit_variant_reaches_the_trainer():
     ({"pos": declared()["pe"]}, "config key 'ablations.pos': unknown ablation 'pos'"),
     (declared(variants=[{"name": "x", "vit": {"pos_encoding": "none"}, "optimizer": "sgd"}]),
      "config key 'ablations.pe.variants[0]' (x): unknown variant field(s) ['optimizer']"),
-    (declared(variants=[{"name": "x", "vit": {"pos_encodings": "none"}}]), "unknown ViTConfig field(s) ['pos_encodings']"),
+    (declared(variants=[{"name": "x", "vit": {"pos_encodings": "none"}}]),
+     "unknown ViTConfig field(s) ['pos_encodings']"),
     (declared(variants=[{"name": "x"}, {"name": "x"}]), "variant name 'x' is declared twice"),
     (declared(variants=[]), "config key 'ablations.pe.variants' is empty"),
     (declared(n_train=300), "config key 'ablations.pe.n_train' = 300 is not in 'data.subsets' [200, 400]"),
@@ -64,3 +64,22 @@ def test_a_disabled_ablation_has_no_runs():
     assert expand_ablations({"pe": None, **declared()}, TRAINING) .keys() == {"pe"}
     assert expand_ablations({"pe": None}, TRAINING) == {}
     assert expand_ablations(None, TRAINING) == {}
+
+
+def test_the_problems_of_every_ablation_are_listed_together():
+    bad_variant = {**declared()["pe"], "variants": [{"name": "x", "vit": {"depth": 0}}]}
+    decl = {**declared(n_train=300), "multitask": bad_variant}
+    with pytest.raises(ConfigError) as err:
+        expand_ablations(decl, TRAINING, subsets=[200, 400])
+    assert len(err.value.messages) == 2
+    assert err.value.messages[0].startswith("config key 'ablations.pe.n_train' = 300 is not in 'data.subsets'")
+    assert err.value.messages[1].startswith(
+        "config key 'ablations.multitask: variants[0] (abl-multitask-x)': ViTConfig.depth=0")
+
+
+def test_noise_levels_by_run_and_table_names_of_the_default_ablations():
+    ablations = expand_ablations(DEFAULT["ablations"], TRAINING, DEFAULT["data"]["subsets"])
+    noise = noise_levels_by_run(DEFAULT["ablations"], ablations)
+    assert set(noise) == set(ablations["robustness"]) and set(map(tuple, noise.values())) == {(0.5, 1.0, 2.0)}
+    assert ablation_of(ablations, "table")["ablation_pe"] == "pe"
+    assert ablation_of(ablations, "figure") == {k.figure: a for a, k in KINDS.items()}

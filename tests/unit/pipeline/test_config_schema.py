@@ -1,29 +1,23 @@
-"""The config schema: defaults and the shipped configs."""
-import copy
+"""The config schema: the one place where defaults live, and the shipped configs laid over it."""
+import dataclasses
 
 import pytest
 import yaml
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import update_config, validate
 
 from conftest import REPO, SCHEMA
+from specvit.physics.labels import LABEL_NAMES
+from specvit.pipeline.config import load_config
+from specvit.pipeline.schema import load_schema, merge, schema_defaults, schema_messages, with_defaults
+from specvit.training import config as train_config
+from specvit.training.config import TrainConfig
 
 
 def load(name):
-    with open(REPO / "config" / name) as f:
-        return yaml.safe_load(f)
-
-
-def merged(name):
-    """What the Snakefile sees for `--configfile config/<name>`: the file merged over config.yaml."""
-    cfg = load("config.yaml")
-    update_config(cfg, load(name))
-    return cfg
+    return yaml.safe_load((REPO / "config" / name).read_text())
 
 
 def test_schema_fills_every_default():
-    cfg = {}
-    validate(cfg, str(SCHEMA))
+    cfg = schema_defaults()
     assert cfg["seed"] == 42 and cfg["threads"] == 2
     d = cfg["data"]
     assert d["source"] == "synthetic"
@@ -33,39 +27,95 @@ def test_schema_fills_every_default():
     assert d["labels"] is None
     assert d["subsets"] == [2000, 5000, 10000, 20000, 50000]
     assert cfg["calibration"] == {"n_stars": 2048, "mags": [18.0, 20.0, 21.5, 22.0, 22.5]}
+    # defaults inside defaults: a run group's seeds, the tokenization ablation's gradient check
+    assert all(g["seeds"] == [0] and g["labels"] == ["logg"] for g in cfg["runs"])
+    assert cfg["ablations"]["tokenization"]["init_gradients"] == {"n_seeds": 8, "batch_size": 64}
 
 
 def test_partial_config_keeps_other_defaults():
-    cfg = {"data": {"n_val": 10, "labels": {"logg": {"min": 2.0}}}}
-    validate(cfg, str(SCHEMA))
+    cfg = with_defaults({"data": {"n_val": 10, "labels": {"logg": {"min": 2.0}}}})
     assert cfg["data"]["n_val"] == 10 and cfg["data"]["n_test"] == 2000
     assert cfg["data"]["labels"]["logg"] == {"min": 2.0, "distribution": "uniform"}
     assert cfg["calibration"]["n_stars"] == 2048
 
 
-def test_default_config_restates_the_schema_defaults():
-    """config.yaml is the laptop scale, which is exactly what the schema defaults describe."""
-    defaults = {}
-    validate(defaults, str(SCHEMA))
-    default_config = load("config.yaml")
-    validate(default_config, str(SCHEMA))  # fills the per-run-group defaults (seeds, labels, ...)
-    assert default_config == defaults
+def test_nested_defaults_merge_key_by_key_and_lists_replace():
+    cfg = with_defaults({"pretrain": {"pretrain_train": {"epochs": 2}}, "eval": {"mags": [20.0]},
+                         "ablations": {"pe": None, "tokenization": {"n_train": 200}}})
+    assert cfg["pretrain"]["pretrain_train"] == {"lr": 0.001, "epochs": 2}  # the default's lr kept
+    assert cfg["eval"]["mags"] == [20.0]
+    assert cfg["ablations"]["pe"] is None and cfg["ablations"]["tokenization"]["n_train"] == 200
+    assert cfg["ablations"]["tokenization"]["variants"] == schema_defaults()["ablations"]["tokenization"]["variants"]
+    assert merge({"a": {"b": 1}}, {"a": None}) == {"a": None} and merge({"a": None}, {"a": {"b": 1}}) == {"a": {"b": 1}}
+
+
+def test_default_config_restates_no_schema_default():
+    """Defaults are stated once, in the schema: config.yaml holds nothing the schema already says."""
+    assert load("config.yaml") == {}
+
+
+def test_the_default_run_resolves_to_the_same_config():
+    """`snakemake --cores 2` runs with exactly the config it ran with when config.yaml restated every
+    default, apart from the keys added since (they hold the values that were hard-coded before)."""
+    today = yaml.safe_load((REPO / "tests" / "unit" / "pipeline" / "resolved_default_config.yaml").read_text())
+    resolved = load_config()
+    assert resolved["ablations"]["tokenization"].pop("init_gradients") == {"n_seeds": 8, "batch_size": 64}
+    assert resolved == today
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "smoke.yaml"])
 def test_shipped_configs_are_valid(name):
-    cfg = merged(name)
-    validate(cfg, str(SCHEMA))
+    cfg = load_config(REPO / "config" / name)
+    assert schema_messages(cfg) == []
     assert max(cfg["data"]["subsets"]) <= cfg["data"]["n_train_pool"]
 
 
 def test_scales():
-    paper, smoke = merged("paper.yaml"), merged("smoke.yaml")
+    paper, smoke = load_config(REPO / "config" / "paper.yaml"), load_config(REPO / "config" / "smoke.yaml")
     assert paper["data"]["subsets"] == [50000, 100000, 200000, 500000, 1000000]
     assert (paper["data"]["n_train_pool"], paper["data"]["n_val"], paper["data"]["n_test"]) == (1000000, 20000, 10000)
     assert smoke["data"]["subsets"] == [200, 400, 600]
     assert (smoke["data"]["n_train_pool"], smoke["data"]["n_val"], smoke["data"]["n_test"]) == (600, 200, 200)
     assert smoke["calibration"]["n_stars"] == 64
+    # smoke.yaml's ablation bases merge into the defaults' (model and preset kept, epochs replaced)
+    assert smoke["ablations"]["pe"]["base"] == {"model": "vit", "preset": "tiny", "train": {"lr": 0.001, "epochs": 2}}
+
+
+def test_train_config_and_the_schema_agree():
+    """The trainer's defaults (TrainConfig) are the schema's `training` defaults; `noise_level` and
+    `seed` are set per run (the run group's noise level and seed), so the schema has no such keys."""
+    training = load_schema()["properties"]["training"]["properties"]
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    per_run = {"noise_level", "seed"}
+    assert set(fields) - per_run == set(training)
+    assert per_run.isdisjoint(training)
+    for name, prop in training.items():
+        f = fields[name]
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        assert default == prop["default"] and type(default) in (type(prop["default"]), float), name
+    for name, allowed in (("loss", train_config.LOSSES), ("label_norm", train_config.LABEL_NORMS),
+                          ("precision", train_config.PRECISIONS)):
+        assert tuple(training[name]["enum"]) == allowed, name
+
+
+def label_enums(node, path=""):
+    """(path, enum) of every list of label names in the schema."""
+    if isinstance(node, dict):
+        if node.get("type") == "array" and "enum" in node.get("items", {}) and "logg" in node["items"]["enum"]:
+            yield path, node["items"]["enum"]
+        for key, value in node.items():
+            yield from label_enums(value, f"{path}.{key}")
+
+
+def test_the_schema_names_the_labels_of_the_package():
+    schema = load_schema()
+    enums = list(label_enums(schema))
+    # the run groups' and the ablation variants' (YAML aliases repeat the latter inside each ablation)
+    paths = {p for p, _ in enums}
+    assert {".$defs.ablation_variant_fields.labels", ".properties.runs.items.properties.labels"} <= paths
+    for path, enum in enums:
+        assert tuple(enum) == LABEL_NAMES, path
+    assert tuple(schema["properties"]["data"]["properties"]["labels"]["properties"]) == LABEL_NAMES
 
 
 @pytest.mark.parametrize("bad", [
@@ -75,8 +125,12 @@ def test_scales():
     {"data": {"labels": {"logg": {"distribution": "normal"}}}},
     {"data": {"source": "hdf5"}},
     {"calibration": {"mags": []}},
+    {"ablations": {"tokenization": {"init_gradients": {"n_seeds": 0}}}},
 ])
 def test_schema_itself_rejects(bad):
-    """The schema is the source of truth: snakemake.utils.validate alone rejects these."""
-    with pytest.raises(WorkflowError):
-        validate(copy.deepcopy(bad), str(SCHEMA))
+    """The schema is the source of truth: it alone rejects these."""
+    assert schema_messages(with_defaults(bad))
+
+
+def test_the_schema_file_is_the_one_the_tests_read():
+    assert load_schema() == yaml.safe_load(SCHEMA.read_text())

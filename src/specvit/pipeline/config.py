@@ -1,0 +1,167 @@
+"""The one entry point that checks a whole config before the first job runs, and what it decides.
+
+``prepare(config)`` lays the config over the schema's defaults (in place), then checks it: the
+schema (types, bounds, unknown keys), the cross-key rules a schema cannot state, the run groups,
+ablations and studies, and, for the user's own files (``data.source: hdf5``), what cannot apply
+to them (``specvit.pipeline.userfiles``). Every problem found goes into one ConfigError, each
+line naming its config key. A valid config gives a ``Plan``: the runs, ablations and studies the
+rules are built from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from specvit.physics.grid import N_PIXELS
+from specvit.pipeline import targets
+from specvit.pipeline.ablations import expand_ablations
+from specvit.pipeline.errors import ConfigError, messages_of
+from specvit.pipeline.runs import expand_runs, main_runs
+from specvit.pipeline.schema import SCHEMA_FILE, load_schema, merge, schema_messages, with_defaults
+from specvit.pipeline.studies import Studies, plan_studies
+from specvit.pipeline.userfiles import FileMeta, external_messages, group_messages, study_messages, user_files
+from specvit.training.spec import RunSpec
+
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_CONFIG = REPO / "config" / "config.yaml"
+
+
+def consistency_messages(config: dict) -> list[str]:
+    """Cross-key checks that a JSON schema cannot express (on a config with its defaults filled)."""
+    msgs, data = [], config["data"]
+    for k in ("train_mags", "test_mags"):
+        lo, hi = data[k]
+        if lo > hi:
+            msgs.append(f"config key 'data.{k}' must be [bright, faint] with bright <= faint, got {data[k]}")
+    for name, prior in (data["labels"] or {}).items():
+        if "min" in prior and "max" in prior and not prior["min"] < prior["max"]:
+            msgs.append(f"config key 'data.labels.{name}' needs min < max, got min={prior['min']}, max={prior['max']}")
+    if data["source"] == "synthetic" and max(data["subsets"]) > data["n_train_pool"]:
+        msgs.append(f"config key 'data.subsets' has N={max(data['subsets'])} larger than "
+                    f"'data.n_train_pool'={data['n_train_pool']}")
+    missing_mags = sorted(set(config["eval"]["pred_vs_true_mags"]) - set(config["eval"]["mags"]))
+    if missing_mags:
+        msgs.append(f"config key 'eval.pred_vs_true_mags' has {missing_mags}, which are not in 'eval.mags'")
+    subsets = set(data["subsets"])
+    for i, group in enumerate(config["runs"]):
+        missing = sorted(set(group["n_train"]) - subsets)
+        if missing:
+            msgs.append(f"config key 'runs[{i}].n_train' ({group['name']}) has N={missing}, which are not in "
+                        f"'data.subsets' {sorted(subsets)}; add them there")
+    if data["source"] == "hdf5":
+        for split in targets.SPLITS:
+            if not Path(data[split]).is_file():
+                msgs.append(f"config key 'data.{split}': file {data[split]!r} does not exist")
+    return msgs
+
+
+def _tolerance_messages(config: dict) -> list[str]:
+    from specvit.reporting.checklist import check_tolerances
+
+    try:
+        check_tolerances(config["tracking"]["check_paper"]["tolerances"])
+    except ValueError as e:
+        return [str(e)]
+    return []
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a valid config asks the workflow to build."""
+
+    config: dict = field(repr=False)
+    runs: dict[str, RunSpec]                     # every run: the run groups' and the ablations'
+    group_runs: list[str]                        # the runs of the `runs` groups (scaling, learning curves)
+    main_runs: dict[str, str]                    # {group: its largest-N run}: Table 3 and Figure 1
+    ablations: dict[str, dict[str, RunSpec]]     # {ablation: {run_id: spec}}
+    studies: Studies
+    user_files: dict[str, FileMeta] = field(default_factory=dict, repr=False)
+
+    def vit_runs(self) -> list[str]:
+        """The ViT runs of the run groups (learning curves, MLflow histories)."""
+        return [rid for rid in self.group_runs if self.runs[rid].model == "vit"]
+
+    def all_targets(self) -> list[str]:
+        """Everything `rule all` builds."""
+        return (targets.data_targets(self.config) + targets.calibration_targets()
+                + targets.core_targets(self.runs, self.group_runs) + targets.ablation_targets(self.ablations)
+                + targets.study_targets(self.studies) + targets.tracking_targets(self.config))
+
+    def result_targets(self) -> list[str]:
+        """Every table and figure of the config except the checklist's own: what the checklist reports on."""
+        return targets.result_targets(self.all_targets())
+
+
+def _groups_of(config: dict, runs: dict[str, RunSpec], ablations: dict) -> list[tuple]:
+    """(name, model, labels, where declared, how to turn it off) of every run group and ablation variant."""
+    out, index = [], {g["name"]: i for i, g in enumerate(config["runs"])}
+    for name, i in index.items():
+        spec = next(s for s in runs.values() if s.group == name)
+        out.append((name, spec.model, spec.labels, f"runs[{i}]", "remove the group from 'runs'"))
+    for ablation, specs in ablations.items():
+        for group in dict.fromkeys(s.group for s in specs.values()):
+            spec = next(s for s in specs.values() if s.group == group)
+            out.append((group, spec.model, spec.labels, f"ablations.{ablation}",
+                        f"turn the ablation off with 'ablations: {{{ablation}: null}}'"))
+    return out
+
+
+def _expand(config: dict, files: dict[str, FileMeta], errors: list[str]) -> Plan | None:
+    """The plan of a schema-valid config; None (with ``errors`` extended) where it cannot be made."""
+    n_pixels = files["train"].wave.size if "train" in files else N_PIXELS
+    runs, ablations, failed = {}, {}, []
+    try:
+        runs = expand_runs(config["runs"], config["training"], n_pixels)
+    except ValueError as e:
+        failed += messages_of(e)
+    try:
+        ablations = expand_ablations(config["ablations"], config["training"], config["data"]["subsets"],
+                                     n_pixels=n_pixels)
+    except ValueError as e:
+        failed += messages_of(e)
+    if failed:  # the studies build on the runs: checked once the runs can be expanded
+        errors += failed
+        return None
+    mains = main_runs(runs)
+    all_runs = {**runs, **{rid: s for specs in ablations.values() for rid, s in specs.items()}}
+    try:
+        studies = plan_studies(config, all_runs, mains)
+    except ValueError as e:
+        errors += messages_of(e)
+        return None
+    return Plan(config, all_runs, list(runs), mains, ablations, studies, files)
+
+
+def prepare(config: dict, schema_path=None) -> Plan:
+    """Fill the schema's defaults into ``config`` (in place: Snakemake's config object) and check
+    all of it; ConfigError lists every problem, each with its config key. Returns the plan."""
+    schema = load_schema(schema_path)
+    resolved = with_defaults(config, schema)
+    config.clear()
+    config.update(resolved)
+    msgs = schema_messages(config, schema)
+    if msgs:  # the checks below rely on the schema's types
+        raise ConfigError(msgs, header=f"invalid config (schema: {SCHEMA_FILE.as_posix()})")
+    errors = consistency_messages(config) + _tolerance_messages(config)
+    files = user_files(config)
+    plan = _expand(config, files, errors)
+    if plan is not None and files:
+        errors += group_messages(_groups_of(config, plan.runs, plan.ablations), files)
+        errors += study_messages(config, files, shift_models=plan.studies.shift_models,
+                                 shift_vit_run=plan.studies.shift_vit_run)
+    if plan is not None:
+        errors += external_messages(config, files)
+    if errors:
+        raise ConfigError(errors)
+    return plan
+
+
+def load_config(*files, overrides: dict | None = None, default=DEFAULT_CONFIG, schema_path=None) -> dict:
+    """The config the workflow runs with for ``--configfile files... --config overrides``: the schema's
+    defaults, config/config.yaml, each file and the overrides laid over each other (not checked)."""
+    config: dict = {}
+    for path in ([default] if default else []) + list(files):
+        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    return with_defaults(merge(config, overrides or {}), load_schema(schema_path))
