@@ -6,7 +6,7 @@
 from specvit.pipeline.ablations import ablation_of, run_inputs, noise_levels_by_run, vit_variants
 from specvit.studies.ablations import KINDS
 
-ABLATION_CATEGORY = "Ablations (§6.6 tokenization, P1.1-P1.4)"  # report section of every ablation output
+ABLATION_CATEGORY = SECTIONS["ablations"]  # report section of every ablation output
 ABLATION_OF_TABLE = ablation_of(ABLATIONS, "table")
 ABLATION_OF_FIGURE = ablation_of(ABLATIONS, "figure")
 TEST_NOISE = noise_levels_by_run(config["ablations"], ABLATIONS)  # {run_id: test noise levels} (rule evaluate_noise)

@@ -10,7 +10,7 @@ rule attribution:
     output:
         arrays="results/studies/attribution/attribution.npz",
         **reported("results/tables/attribution_lines", TABLE_FORMATS, caption="../report/attribution_lines.rst",
-                   category="Interpretability (P2.1)", only=["csv"]),
+                   category=SECTIONS["attribution"], only=["csv"]),
     params:
         cfg=config["attribution"],
         run_id=STUDIES.attribution_run,
@@ -34,9 +34,9 @@ rule fig_attribution:
         csv="results/tables/attribution_lines.csv",
     output:
         **reported("results/figures/fig_attribution", FIGURE_FORMATS, caption="../report/fig_attribution.rst",
-                   category="Interpretability (P2.1)", only=["png"]),
+                   category=SECTIONS["attribution"], only=["png"]),
         **reported("results/figures/fig_attention_heads", FIGURE_FORMATS, caption="../report/fig_attention_heads.rst",
-                   category="Interpretability (P2.1)", only=["png"], prefix="heads_"),
+                   category=SECTIONS["attribution"], only=["png"], prefix="heads_"),
     log:
         "results/logs/figures/fig_attribution.log",
     conda:

@@ -6,9 +6,9 @@ rule calibration:
     """SNR vs magnitude and CRLB ceiling vs the paper's table."""
     output:
         ceiling=report("results/calibration/ceiling_vs_paper.csv", caption="../report/calibration.rst",
-                       category="Synthetic data and calibration", labels={"name": "ceiling vs paper", "format": "CSV"}),
+                       category=SECTIONS["data"], labels={"name": "ceiling vs paper", "format": "CSV"}),
         snr=report("results/calibration/snr_vs_mag.csv", caption="../report/calibration.rst",
-                   category="Synthetic data and calibration", labels={"name": "SNR vs magnitude", "format": "CSV"}),
+                   category=SECTIONS["data"], labels={"name": "SNR vs magnitude", "format": "CSV"}),
     params:
         n_stars=config["calibration"]["n_stars"],
         seed=stream_seed("calibration"),
@@ -29,7 +29,7 @@ rule spectra_examples:
     """Example spectra of the synthetic model (PDF + PNG)."""
     output:
         **reported("results/figures/spectra_examples", FIGURE_FORMATS, caption="../report/spectra_examples.rst",
-                   category="Synthetic data and calibration", name="example spectra"),
+                   category=SECTIONS["data"], name="example spectra"),
     log:
         "results/logs/figures/spectra_examples.log",
     conda:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from specvit.pipeline import targets
-from specvit.pipeline.outputs import reported
+from specvit.pipeline.outputs import SECTIONS, reported
 from specvit.pipeline.seeds import stream_seed as _stream_seed
 
 # The conda environments install the package of THIS checkout (envs/*.post-deploy.sh

@@ -69,7 +69,7 @@ rule domain_shift:
         + (["results/studies/domain_shift/external.csv"] if config["eval"]["external"] else []),
     output:
         **reported("results/tables/domain_shift", TABLE_FORMATS, caption="../report/domain_shift.rst",
-                   category="Domain shift (P2.3)", only=["csv"]),
+                   category=SECTIONS["shift"], only=["csv"]),
     log:
         "results/logs/tables/domain_shift.log",
     conda:
@@ -84,7 +84,7 @@ rule fig_domain_shift:
         csv="results/tables/domain_shift.csv",
     output:
         **reported("results/figures/fig_domain_shift", FIGURE_FORMATS, caption="../report/fig_domain_shift.rst",
-                   category="Domain shift (P2.3)", only=["png"]),
+                   category=SECTIONS["shift"], only=["png"]),
     log:
         "results/logs/figures/fig_domain_shift.log",
     conda:

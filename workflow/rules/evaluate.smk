@@ -35,7 +35,7 @@ rule ceiling:
     input:
         test=data_path("test"),
     output:
-        csv=report("results/tables/ceiling.csv", caption="../report/ceiling.rst", category="Information ceiling (§5)",
+        csv=report("results/tables/ceiling.csv", caption="../report/ceiling.rst", category=SECTIONS["ceiling"],
                    labels={"name": "ceiling", "format": "CSV"}),
     params:
         mags=config["eval"]["mags"],
@@ -59,7 +59,7 @@ rule table3:
         metrics=run_file("metrics_test.csv", MAIN_RUNS.values()),
     output:
         **reported("results/tables/table3_main", TABLE_FORMATS, caption="../report/table3_main.rst",
-                   category="Main results (§6.2, Table 3, Fig. 1)", name="Table 3"),
+                   category=SECTIONS["main"], name="Table 3"),
     params:
         runs=list(MAIN_RUNS.values()),
     log:
@@ -77,7 +77,7 @@ rule fig1:
         ceiling="results/tables/ceiling.csv",
     output:
         **reported("results/figures/fig1_r2_vs_snr", FIGURE_FORMATS, caption="../report/fig1_r2_vs_snr.rst",
-                   category="Main results (§6.2, Table 3, Fig. 1)", name="Figure 1"),
+                   category=SECTIONS["main"], name="Figure 1"),
     log:
         "results/logs/figures/fig1_r2_vs_snr.log",
     conda:
@@ -91,9 +91,9 @@ rule scaling:
     input:
         metrics=run_file("metrics_test.csv"),
     output:
-        csv=report("results/tables/scaling.csv", caption="../report/scaling.rst", category="Data scaling (§6.4, Fig. 3)",
+        csv=report("results/tables/scaling.csv", caption="../report/scaling.rst", category=SECTIONS["scaling"],
                    labels={"name": "scaling", "format": "CSV"}),
-        summary=report("results/tables/scaling_summary.csv", caption="../report/scaling_summary.rst", category="Data scaling (§6.4, Fig. 3)",
+        summary=report("results/tables/scaling_summary.csv", caption="../report/scaling_summary.rst", category=SECTIONS["scaling"],
                    labels={"name": "scaling summary", "format": "CSV"}),
     params:
         runs=GROUP_RUNS,
@@ -112,7 +112,7 @@ rule fig3:
         summary="results/tables/scaling_summary.csv",
     output:
         **reported("results/figures/fig3_scaling", FIGURE_FORMATS, caption="../report/fig3_scaling.rst",
-                   category="Data scaling (§6.4, Fig. 3)", name="Figure 3"),
+                   category=SECTIONS["scaling"], name="Figure 3"),
     log:
         "results/logs/figures/fig3_scaling.log",
     conda:
@@ -127,7 +127,7 @@ rule learning_curves:
         metrics=run_file("metrics.json", PLAN.vit_runs()),
     output:
         **reported("results/figures/learning_curves", FIGURE_FORMATS, caption="../report/learning_curves.rst",
-                   category="Main results (§6.2, Table 3, Fig. 1)", name="learning curves"),
+                   category=SECTIONS["main"], name="learning curves"),
     log:
         "results/logs/figures/learning_curves.log",
     conda:
@@ -142,7 +142,7 @@ rule pred_vs_true:
         sweep=run_file("predictions_sweep.h5", MAIN_RUNS.values()),
     output:
         **reported("results/figures/pred_vs_true", FIGURE_FORMATS, caption="../report/pred_vs_true.rst",
-                   category="Main results (§6.2, Table 3, Fig. 1)", name="predicted vs true"),
+                   category=SECTIONS["main"], name="predicted vs true"),
     params:
         runs=list(MAIN_RUNS.values()),
         mags=config["eval"]["pred_vs_true_mags"],

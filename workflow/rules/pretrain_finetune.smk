@@ -85,7 +85,7 @@ rule pretrain_finetune:
         runs=[f"{small_run_dir(*key)}/metrics.json" for key in STUDIES.small_runs],
     output:
         **reported("results/tables/pretrain_finetune", TABLE_FORMATS, caption="../report/pretrain_finetune.rst",
-                   category="Pre-train and fine-tune (P2.2)", only=["csv"]),
+                   category=SECTIONS["pretrain"], only=["csv"]),
     params:
         run_keys=[list(key) for key in STUDIES.small_runs],
         pretrain_seed=STUDIES.pretrain_seed,
@@ -103,7 +103,7 @@ rule fig_pretrain_finetune:
         csv="results/tables/pretrain_finetune.csv",
     output:
         **reported("results/figures/fig_pretrain_finetune", FIGURE_FORMATS, caption="../report/fig_pretrain_finetune.rst",
-                   category="Pre-train and fine-tune (P2.2)", only=["png"]),
+                   category=SECTIONS["pretrain"], only=["png"]),
     log:
         "results/logs/figures/fig_pretrain_finetune.log",
     conda:

@@ -12,10 +12,10 @@ rule registry:
         metrics=run_file("metrics.json", list(RUNS)),  # every run, the ablations' included
         test=run_file("metrics_test.csv", list(RUNS)),
     output:
-        csv=report("results/runs.csv", caption="../report/runs.rst", category="Reproducibility (appendix)",
+        csv=report("results/runs.csv", caption="../report/runs.rst", category=SECTIONS["tracking"],
                    labels={"name": "run registry", "format": "CSV"}),
         compare=report("results/tables/runs_compare.md", caption="../report/runs_compare.rst",
-                       category="Reproducibility (appendix)", labels={"name": "runs compared", "format": "Markdown"}),
+                       category=SECTIONS["tracking"], labels={"name": "runs compared", "format": "Markdown"}),
     params:
         run_ids=list(RUNS),
     log:
@@ -33,10 +33,10 @@ rule paper_checklist:
         RESULT_TARGETS,
     output:
         checklist=report(CHECKLIST_OUTPUTS[0], caption="../report/paper_checklist.rst",
-                         category="Reproducibility (appendix)", labels={"name": "paper checklist", "format": "Markdown"}),
-        csv=report(CHECKLIST_OUTPUTS[1], caption="../report/paper_numbers.rst", category="Reproducibility (appendix)",
+                         category=SECTIONS["tracking"], labels={"name": "paper checklist", "format": "Markdown"}),
+        csv=report(CHECKLIST_OUTPUTS[1], caption="../report/paper_numbers.rst", category=SECTIONS["tracking"],
                    labels={"name": "our numbers vs the paper's", "format": "CSV"}),
-        md=report(CHECKLIST_OUTPUTS[2], caption="../report/paper_numbers.rst", category="Reproducibility (appendix)",
+        md=report(CHECKLIST_OUTPUTS[2], caption="../report/paper_numbers.rst", category=SECTIONS["tracking"],
                   labels={"name": "our numbers vs the paper's", "format": "Markdown"}),
     params:
         groups=RUN_GROUP_NAMES,

@@ -15,7 +15,8 @@ from specvit.training.run import load_specs
 ablation = snakemake.params.ablation
 specs = load_specs(snakemake.input.metrics)
 specs = {rid: specs[rid] for rid in snakemake.params.runs}  # declaration order
-long = long_table(ablation, specs, {rid: Path(m).parent for rid, m in zip(snakemake.params.runs, snakemake.input.metrics)})
+run_dirs = {rid: Path(m).parent for rid, m in zip(snakemake.params.runs, snakemake.input.metrics)}
+long = long_table(ablation, specs, run_dirs)
 table = summarise(long, ablation)
 write_csv(long, snakemake.output.runs)
 write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex, caption=CAPTIONS[ablation])

@@ -45,7 +45,8 @@ def fisher_matrix(jac: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return weighted.transpose(1, 2) @ weighted
 
 
-def crlb(fisher: torch.Tensor, index: int = LOGG, scales: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def crlb(fisher: torch.Tensor, index: int = LOGG,
+         scales: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(marginal, conditional) Cramer-Rao variance bounds of label ``index`` per star.
 
     The marginal bound inverts F in the units ``scales`` (defaults: ``LABEL_SCALES`` when F

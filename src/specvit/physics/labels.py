@@ -94,7 +94,8 @@ class LabelSpace:
             missing = set(LABEL_NAMES) - set(self.priors)
             extra = set(self.priors) - set(LABEL_NAMES)
             if missing or extra:
-                raise ValueError(f"label space must define exactly {LABEL_NAMES}; missing {sorted(missing)}, unknown {sorted(extra)}")
+                raise ValueError(f"label space must define exactly {LABEL_NAMES}; "
+                                 f"missing {sorted(missing)}, unknown {sorted(extra)}")
             object.__setattr__(self, "priors", {k: self.priors[k] for k in LABEL_NAMES})
 
     @classmethod

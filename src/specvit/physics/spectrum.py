@@ -104,11 +104,17 @@ def _band_table(p: ForwardParams):
     for head, length, log_a in TIO_BANDS:
         s = np.array([1.0, 1.0, 0.0, 15.0, 0.1])
         ref = np.array([0.0, 0.0, 0.0, 5040.0 / 3750.0 - THETA_REF, 4.5 - LOGG_REF])
-        heads.append(head); lengths.append(length); sens.append(s); log_s.append(log_a - s @ ref)
+        heads.append(head)
+        lengths.append(length)
+        sens.append(s)
+        log_s.append(log_a - s @ ref)
     for head, length, log_a in CN_BANDS:
         s = np.array([1.0, 0.0, 1.0, 3.0 * p.thermal_scale, p.molecule_gravity_exponent])
         ref = np.array([0.0, 0.0, 0.0, 5040.0 / 4000.0 - THETA_REF, 2.0 - LOGG_REF])
-        heads.append(head); lengths.append(length); sens.append(s); log_s.append(log_a - s @ ref)
+        heads.append(head)
+        lengths.append(length)
+        sens.append(s)
+        log_s.append(log_a - s @ ref)
     return np.array(heads), np.array(lengths), np.array(log_s), np.stack(sens)
 
 
@@ -244,7 +250,8 @@ class SpectrumModel(torch.nn.Module):
 
     def describe(self) -> dict:
         """Generator parameters for file attributes and provenance."""
-        return {"model": "specvit.physics.spectrum.SpectrumModel", **{f"forward_{k}": v for k, v in asdict(self.params).items()}}
+        knobs = {f"forward_{k}": v for k, v in asdict(self.params).items()}
+        return {"model": "specvit.physics.spectrum.SpectrumModel", **knobs}
 
 
 @torch.no_grad()

@@ -2,6 +2,19 @@
 or figure in all its formats, with one caption and category."""
 from __future__ import annotations
 
+# The report's sections in the paper's order. Snakemake lists sections by name, hence the numbers;
+# a colon would break its links.
+SECTIONS = {
+    "data": "1. Synthetic data and calibration",
+    "ceiling": "2. Information ceiling (§5)",
+    "main": "3. Main results (§6.2, Table 3, Figure 1)",
+    "scaling": "4. Data scaling (§6.4, Figure 3)",
+    "ablations": "5. Ablations (§6.6 tokenization, P1.1–P1.4)",
+    "attribution": "6. Interpretability (P2.1)",
+    "pretrain": "7. Pre-train and fine-tune (P2.2)",
+    "shift": "8. Domain shift (P2.3)",
+    "tracking": "9. Reproducibility (appendix)",
+}
 FORMAT_LABELS = {"csv": "CSV", "md": "Markdown", "tex": "LaTeX", "pdf": "PDF", "png": "PNG"}
 
 

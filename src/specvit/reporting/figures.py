@@ -40,7 +40,7 @@ def save_figure(fig, pdf_path, png_path, metadata: dict | None = None) -> None:
 
 
 def _mark_features(ax, features, ymax_label=True):
-    for label, wave in features:
+    for _, wave in features:
         ax.axvline(wave, color="0.6", lw=0.5, ls=":", zorder=0)
     if ymax_label:
         seen = set()
@@ -188,8 +188,8 @@ def plot_learning_curves(histories: dict, pdf_path, png_path, metadata: dict | N
             color = PALETTE[i % len(PALETTE)]
             a1.plot(h["epoch"], h["val_r2"], color=color, lw=1.2, label=rid)
             a2.plot(h["epoch"], h["train_loss"], color=color, lw=1.2)
-        a1.set_xlabel("epoch"); a1.set_ylabel("validation R² of log g")
-        a2.set_xlabel("epoch"); a2.set_ylabel("training loss (normalised labels)"); a2.set_yscale("log")
+        a1.set(xlabel="epoch", ylabel="validation R² of log g")
+        a2.set(xlabel="epoch", ylabel="training loss (normalised labels)", yscale="log")
         a1.legend(frameon=False, fontsize=7)
         for a in (a1, a2):
             a.grid(alpha=0.3)

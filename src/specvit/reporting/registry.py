@@ -141,7 +141,8 @@ def compare_markdown(registry: pd.DataFrame, digits: int = 3) -> str:
              "of the experiment (a params diff) beside their metrics (pooled test R² and MAE of log g); "
              "the parameters the runs share follow the table. Source: `results/runs.csv`.", ""]
     for model, (table, shared) in compare_runs(registry).items():
-        parts += [f"## {model} ({len(table)} run{'' if len(table) == 1 else 's'})", "", to_markdown(table, digits).rstrip(), ""]
+        runs = f"{len(table)} run{'' if len(table) == 1 else 's'}"
+        parts += [f"## {model} ({runs})", "", to_markdown(table, digits).rstrip(), ""]
         if shared:
             parts.append("Shared by every run: " + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in shared.items()))
             parts.append("")

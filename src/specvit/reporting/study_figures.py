@@ -1,4 +1,4 @@
-"""Figures of the studies beyond the core results: attribution (P2.1), pre-train -> fine-tune (P2.2)
+"""Figures of the studies: attribution (P2.1), pre-train -> fine-tune (P2.2)
 and domain shift (P2.3). Same style and writer as ``specvit.reporting.figures``; every number drawn is read
 from the tables and arrays their rules wrote."""
 from __future__ import annotations
@@ -108,8 +108,9 @@ def plot_pretrain_finetune(table: pd.DataFrame, pdf_path, png_path, metadata: di
         for ax, metric, label in ((axes[0], "r2", "test R² of log g"), (axes[1], "mae", "test MAE of log g (dex)")):
             for i, (setting, g) in enumerate(small.groupby("setting", sort=True)):
                 agg = g.groupby("n_finetune")[metric].agg(["mean", "min", "max"])
-                ax.errorbar(agg.index, agg["mean"], yerr=np.vstack([agg["mean"] - agg["min"], agg["max"] - agg["mean"]]),
-                            color=PALETTE[i], marker=MARKERS[i], ms=4, capsize=2, label=setting)
+                spread = np.vstack([agg["mean"] - agg["min"], agg["max"] - agg["mean"]])
+                ax.errorbar(agg.index, agg["mean"], yerr=spread, color=PALETTE[i], marker=MARKERS[i], ms=4, capsize=2,
+                            label=setting)
             if len(pre):
                 ax.axhline(pre[metric].mean(), color="0.4", ls="--", lw=1,
                            label=f"pre-trained, no fine-tune (N = {int(pre['n_pretrain'].iloc[0]):,})")

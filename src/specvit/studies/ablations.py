@@ -51,7 +51,8 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "tokenization": Kind("ablation_tokenization", "fig_tokenization",
-                         ("variant", "tokenizer", "patch", "stride", "init", "token_norm", "lr", "warmup_epochs", "clip"),
+                         ("variant", "tokenizer", "patch", "stride", "init", "token_norm", "lr", "warmup_epochs",
+                          "clip"),
                          "P0.5 tokenization"),
     "pe": Kind("ablation_pe", "fig_pe", ("variant", "pos_encoding"), "P1.2 positional encoding"),
     "loss_norm": Kind("ablation_loss_norm", "fig_loss_norm_curves", ("variant", "loss", "label_norm"),

@@ -47,7 +47,8 @@ def init_gradient_norms(vit: dict, x: np.ndarray, y: np.ndarray, seeds, wave=Non
 
 def init_gradient_table(variants: dict[str, dict], x, y, seeds, wave=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-seed rows, summary: mean and std over seeds per variant) for {variant: ViT settings}."""
-    rows = [{"variant": name, **r} for name, vit in variants.items() for r in init_gradient_norms(vit, x, y, seeds, wave)]
+    rows = [{"variant": name, **r} for name, vit in variants.items()
+            for r in init_gradient_norms(vit, x, y, seeds, wave)]
     long = pd.DataFrame(rows, columns=INIT_COLUMNS)
     summary = []
     for name, part in long.groupby("variant", sort=False):
