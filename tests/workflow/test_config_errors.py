@@ -34,7 +34,7 @@ def test_bad_key_on_command_line(snakemake_in):
 def test_what_cannot_apply_to_the_users_files_stops_the_workflow(tmp_path, snakemake_in):
     """The default config on the user's files of another grid with log g only: the template group and
     the studies that need the forward model are named at once, with the keys that turn them off."""
-    from specvit.data.contract import write_split
+    from specvit.data.writer import write_split
 
     files = {}
     for split in ("train", "val", "test"):

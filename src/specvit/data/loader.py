@@ -38,6 +38,20 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
 
 
+FIXED_NOISE_STREAM = 1  # SeedSequence key of the fixed training draws, apart from the epochs' [seed, epoch]
+
+
+def fixed_row_noise(seed: int, rows, n_pixels: int) -> torch.Tensor:
+    """eps [len(rows), P] of the one fixed noise draw of each training row (``training.fresh_noise:
+    false``): row r's draw depends only on (seed, r), so every epoch sees the same noisy spectra
+    whatever the batch order, and a streamed store gives the draws of the in-RAM one."""
+    out = torch.empty(len(rows), n_pixels)
+    for i, row in enumerate(np.asarray(rows).tolist()):
+        state = np.random.SeedSequence([int(seed), FIXED_NOISE_STREAM, int(row)]).generate_state(1)[0]
+        out[i] = torch.randn(n_pixels, generator=torch.Generator().manual_seed(int(state)))
+    return out
+
+
 def fixed_noisy(flux: np.ndarray, error: np.ndarray, noise_level: float, seed: int) -> np.ndarray:
     """One seeded noisy draw of every spectrum (float32): validation, test and the baselines' inputs."""
     return add_noise(flux, error, noise_level, np.random.default_rng(seed)).astype(np.float32, copy=False)
@@ -146,27 +160,31 @@ class NoisyBatches:
 
     ``NoisyBatches(flux, error, targets, ...)`` takes arrays held in memory;
     ``NoisyBatches.from_store(store, targets, ...)`` any store. ``targets`` are the already
-    normalised labels, in the store's row order. The last, smaller batch is kept.
+    normalised labels, in the store's row order. The last, smaller batch is kept. With
+    ``fresh_noise`` False every row keeps one fixed noise draw (``fixed_row_noise``) while the
+    batch order still changes every epoch.
     """
 
     def __init__(self, flux: np.ndarray, error: np.ndarray, targets: np.ndarray, batch_size: int,
-                 noise_level: float, seed: int):
+                 noise_level: float, seed: int, *, fresh_noise: bool = True):
         if not (flux.shape == error.shape and flux.shape[0] == targets.shape[0]):
             raise ValueError(f"flux {flux.shape}, error {error.shape} and targets {targets.shape} disagree")
-        self._init(InMemorySpectra(flux, error), targets, batch_size, noise_level, seed)
+        self._init(InMemorySpectra(flux, error), targets, batch_size, noise_level, seed, fresh_noise)
 
     @classmethod
-    def from_store(cls, store, targets: np.ndarray, batch_size: int, noise_level: float, seed: int) -> NoisyBatches:
+    def from_store(cls, store, targets: np.ndarray, batch_size: int, noise_level: float, seed: int, *,
+                   fresh_noise: bool = True) -> NoisyBatches:
         if store.n != targets.shape[0]:
             raise ValueError(f"the spectra have {store.n} rows but targets {targets.shape}")
         self = cls.__new__(cls)
-        self._init(store, targets, batch_size, noise_level, seed)
+        self._init(store, targets, batch_size, noise_level, seed, fresh_noise)
         return self
 
-    def _init(self, store, targets, batch_size, noise_level, seed):
+    def _init(self, store, targets, batch_size, noise_level, seed, fresh_noise):
         self.store = store
         self.targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
         self.batch_size, self.noise_level, self.seed = batch_size, noise_level, seed
+        self.fresh_noise = fresh_noise
 
     @property
     def n(self) -> int:
@@ -190,19 +208,20 @@ class NoisyBatches:
         return out
 
     def epoch(self, epoch: int):
-        """Yield the batches of ``epoch``: seeded shuffles and fresh seeded noise."""
+        """Yield the batches of ``epoch``: seeded shuffles and seeded noise (fresh, or each row's fixed draw)."""
         gen = epoch_generator(self.seed, epoch)
         pending, have = [], 0
         with self.store.opened():
             for positions in self.windows(gen):
                 flux, error = self.store.read(positions)
-                targets = self.targets[torch.from_numpy(positions)] if positions.size < self.n else self.targets
+                rows = torch.from_numpy(positions)
+                targets = self.targets[rows] if positions.size < self.n else self.targets
                 order = torch.randperm(positions.size, generator=gen)
                 start = 0
                 while start < order.numel():  # batches run on across windows
                     idx = order[start:start + self.batch_size - have]
                     start += idx.numel()
-                    pending.append((flux[idx], error[idx], targets[idx]))
+                    pending.append((flux[idx], error[idx], targets[idx], rows[idx]))
                     have += idx.numel()
                     if have == self.batch_size:
                         yield self._noisy(pending, gen)
@@ -212,6 +231,9 @@ class NoisyBatches:
             yield self._noisy(pending, gen)
 
     def _noisy(self, pieces, gen):
-        flux, error, targets = (p[0] if len(pieces) == 1 else torch.cat(p) for p in zip(*pieces))
-        eps = torch.randn(flux.shape, generator=gen)
+        flux, error, targets, rows = (p[0] if len(pieces) == 1 else torch.cat(p) for p in zip(*pieces))
+        if self.fresh_noise:
+            eps = torch.randn(flux.shape, generator=gen)
+        else:  # the epoch's generator is left alone: the batch order is that of a fresh-noise run
+            eps = fixed_row_noise(self.seed, rows.numpy(), flux.shape[1])
         return flux.addcmul_(error, eps, value=self.noise_level), targets

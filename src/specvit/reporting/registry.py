@@ -23,8 +23,8 @@ from specvit.physics.labels import headline_label
 # The columns every registry has, in this order; the run's settings follow as
 # ``vit.<field>``, ``train.<field>``, ``params.<name>`` (sorted).
 REGISTRY_COLUMNS = ["run_id", "group", "model", "n_train", "seed", "noise_level", "labels", "in_config", "status",
-                    "best_epoch", "best_iteration", "val_r2", "val_mae", "test_r2", "test_mae", "wall_seconds",
-                    "device", "peak_memory_mb", "git_commit", "git_dirty"]
+                    "best_epoch", "epochs", "steps", "best_iteration", "val_r2", "val_mae", "test_r2", "test_mae",
+                    "wall_seconds", "device", "peak_memory_mb", "git_commit", "git_dirty"]
 SETTING_PREFIXES = ("vit", "train", "params")
 # Shown in the diff tables beside the differing parameters.
 METRIC_COLUMNS = ["status", "val_r2", "test_r2", "test_mae", "wall_seconds", "device"]
@@ -76,7 +76,8 @@ def run_record(run_dir, in_config: bool = True) -> dict:
         m = json.loads(metrics_file.read_text())
         fit = m.get("fit") or {}
         git = m.get("git") or {}
-        row.update(best_epoch=fit.get("best_epoch"), best_iteration=_best_iteration(fit, label),
+        row.update(best_epoch=fit.get("best_epoch"), epochs=fit.get("epochs"), steps=fit.get("steps"),
+                   best_iteration=_best_iteration(fit, label),
                    val_r2=m["val"][label]["r2"], val_mae=m["val"][label]["mae"], wall_seconds=m.get("wall_seconds"),
                    device=m.get("device"), peak_memory_mb=m.get("peak_memory_mb"),
                    git_commit=git.get("commit"), git_dirty=git.get("dirty"))

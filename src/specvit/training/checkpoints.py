@@ -14,11 +14,11 @@ import torch
 from specvit.runtime.hashing import json_digest
 from specvit.runtime.io import atomic_path
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_r2", "val_mae", "lr", "grad_norm_median", "grad_norm_max",
+HISTORY_COLUMNS = ["epoch", "steps", "train_loss", "val_r2", "val_mae", "lr", "grad_norm_median", "grad_norm_max",
                    "epoch_seconds", "samples_per_s"]
 # Progress of a run, kept in last.pt (history is copied per use: it is appended to).
 FRESH_STATE = {"epoch": 0, "best_r2": -math.inf, "best_epoch": None, "history": [], "lr_factor": 1.0,
-               "skipped_steps": 0, "train_seconds": 0.0}
+               "skipped_steps": 0, "steps": 0, "train_seconds": 0.0}
 
 
 def fingerprint(*parts) -> str:

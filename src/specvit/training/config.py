@@ -30,6 +30,8 @@ class TrainConfig:
     device: str = "auto"
     on_nonfinite: str = "stop"        # stop | skip (skip the step and halve the learning rate)
     cache_mb: float = 4096.0          # training spectra held in RAM; larger subsets stream from HDF5
+    fresh_noise: bool = True          # a new noise draw every epoch; False: one fixed draw per spectrum
+    min_steps: int = 0                # fewest optimizer steps: small sets get more epochs (0: epochs alone)
 
     def __post_init__(self):
         for name, allowed in (("loss", LOSSES), ("label_norm", LABEL_NORMS), ("precision", PRECISIONS),
@@ -38,8 +40,15 @@ class TrainConfig:
                 raise ValueError(f"training.{name} = {getattr(self, name)!r} is not one of {allowed}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("training.epochs, batch_size and lr must be positive")
+        if self.min_steps < 0:
+            raise ValueError(f"training.min_steps = {self.min_steps!r}; expected 0 (off) or a positive step count")
         if not self.cache_mb > 0:
             raise ValueError(f"training.cache_mb = {self.cache_mb!r}; expected a positive size in MiB")
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """Epochs to train: ``epochs``, raised so that at least ``min_steps`` optimizer steps are taken
+        (a few thousand spectra make few steps per epoch, and an epoch budget tuned for 50k starves them)."""
+        return max(self.epochs, -(-self.min_steps // max(1, steps_per_epoch)))
 
     @classmethod
     def from_dict(cls, d: dict | None) -> TrainConfig:

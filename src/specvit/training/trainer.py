@@ -87,6 +87,7 @@ class _Run:
     main: int                       # the label that validation scores: log g, else the first
     y_val: np.ndarray               # [N_val, K] float64
     steps_per_epoch: int
+    epochs: int                     # training.epochs, raised to reach training.min_steps
     total_steps: int
     warmup_steps: int
     fingerprint: str
@@ -117,13 +118,14 @@ def train(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, run: Run
     state = dict(FRESH_STATE, history=[])
     if r.last_path.exists():
         state = resume(r.last_path, r.fingerprint, model, r.opt, log, folder.discard_stale)
-    for epoch in range(state["epoch"], cfg.epochs):
+    for epoch in range(state["epoch"], r.epochs):
         torch.manual_seed(int(epoch_generator(cfg.seed + 1, epoch).initial_seed()))  # dropout, if any
         _end_epoch(r, state, epoch, _train_epoch(r, state, epoch, log), log)
     if state["best_epoch"] is None:
         raise TrainingDiverged(f"no epoch of {folder.path} produced a finite validation R^2; no best checkpoint")
     return {"best_epoch": state["best_epoch"], "best_val_r2": state["best_r2"], "epochs": state["epoch"],
-            "train_seconds": state["train_seconds"], "skipped_steps": state["skipped_steps"],
+            "steps": state.get("steps", 0), "fresh_noise": cfg.fresh_noise, "train_seconds": state["train_seconds"],
+            "skipped_steps": state["skipped_steps"],
             "device": str(r.device), "precision": str(r.amp or torch.float32).replace("torch.", ""),
             "peak_memory_mb": peak_memory_mb(r.device), "scaler": r.scaler.to_dict()}
 
@@ -137,11 +139,13 @@ def _set_up(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, folder
     y_va = np.stack([data.y_val[lab] for lab in labels], axis=1).astype(np.float64)
     scaler = LabelScaler.fit(y_tr, cfg.label_norm)
     store = InMemorySpectra(data.flux, data.error) if isinstance(data.flux, np.ndarray) else data.flux
-    batches = NoisyBatches.from_store(store, scaler.transform(y_tr), cfg.batch_size, cfg.noise_level, cfg.seed)
+    batches = NoisyBatches.from_store(store, scaler.transform(y_tr), cfg.batch_size, cfg.noise_level, cfg.seed,
+                                      fresh_noise=cfg.fresh_noise)
     weights = torch.tensor([float(cfg.label_weights.get(lab, 1.0)) for lab in labels], device=device)
     main = labels.index("logg") if "logg" in labels else 0
     steps_per_epoch = len(batches)
-    total_steps = cfg.epochs * steps_per_epoch
+    epochs = cfg.epochs_for(steps_per_epoch)
+    total_steps = epochs * steps_per_epoch
     warmup_steps = max(1, round(cfg.warmup_epochs * steps_per_epoch))
     fp = fingerprint(asdict(cfg), folder.identity or {}, list(labels), batches.n)
 
@@ -151,7 +155,8 @@ def _set_up(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, folder
     grad_scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
     return _Run(model=model, cfg=cfg, data=data, folder=folder.path, device=device, amp=amp, scaler=scaler,
                 batches=batches, weights=weights, main=main, y_val=y_va, steps_per_epoch=steps_per_epoch,
-                total_steps=total_steps, warmup_steps=warmup_steps, fingerprint=fp, opt=opt, grad_scaler=grad_scaler)
+                epochs=epochs, total_steps=total_steps, warmup_steps=warmup_steps, fingerprint=fp, opt=opt,
+                grad_scaler=grad_scaler)
 
 
 def _train_epoch(r: _Run, state: dict, epoch: int, log) -> tuple[list[float], list[float], float, float]:
@@ -205,6 +210,8 @@ def _end_epoch(r: _Run, state: dict, epoch: int, trained: tuple, log) -> None:
            "grad_norm_median": float(np.median(grad_norms)) if grad_norms else float("nan"),
            "grad_norm_max": float(np.max(grad_norms)) if grad_norms else float("nan"),
            "epoch_seconds": seconds, "samples_per_s": r.batches.n / seconds}
+    state["steps"] = state.get("steps", 0) + len(grad_norms)  # optimizer steps taken (skipped ones not)
+    row["steps"] = state["steps"]
     state["history"].append(row)
     state["epoch"] = epoch + 1
     state["train_seconds"] += seconds
@@ -214,7 +221,7 @@ def _end_epoch(r: _Run, state: dict, epoch: int, trained: tuple, log) -> None:
     save_checkpoint({"model": r.model.state_dict(), "optimizer": r.opt.state_dict(), "state": state, **r.extras()},
                     r.last_path)
     write_history(state["history"], r.folder / "history.csv")
-    log(f"epoch {epoch + 1}/{r.cfg.epochs}  loss {row['train_loss']:.4f}  val R2 {val_r2:.4f}  "
+    log(f"epoch {epoch + 1}/{r.epochs}  loss {row['train_loss']:.4f}  val R2 {val_r2:.4f}  "
         f"val MAE {val_mae:.4f}  lr {lr:.2e}  |g| {row['grad_norm_median']:.2f}  "
         f"{row['samples_per_s']:,.0f} samples/s")
 

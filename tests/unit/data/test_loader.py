@@ -154,3 +154,38 @@ def test_streaming_keeps_peak_memory_bounded_as_n_grows(tmp_path):
     assert large["growth_mb"] < small["growth_mb"] + 16, (small, large)
     in_ram = peak_growth(sizes[16384], cache_mb=1024)
     assert in_ram["store"] == "InMemorySpectra" and in_ram["growth_mb"] > 0.9 * data_mb, in_ram
+
+
+def noisy_by_row(batches, epoch, flux):
+    """{file row: the noisy spectrum one epoch gave it}; flux row i is constant i, and the noise is
+    small beside 1, so a batch row's nearest integer mean says which row it is."""
+    out = {}
+    for x, _ in batches.epoch(epoch):
+        for spectrum in x:
+            out[int(round(float(spectrum.mean())))] = spectrum.clone()
+    assert sorted(out) == sorted(set(flux[:, 0].astype(int)))
+    return out
+
+
+def test_a_fixed_draw_gives_every_row_the_same_noise_every_epoch_in_any_store(tmp_path):
+    path = make_file(tmp_path / "train.h5", 600)
+    rows = np.arange(0, 600, 2)
+    flux, error = read_arrays(path, rows)
+    targets = np.zeros((rows.size, 1))
+    fixed = NoisyBatches(flux, error, targets, 64, 1.0, seed=3, fresh_noise=False)
+    first, second = noisy_by_row(fixed, 0, flux), noisy_by_row(fixed, 7, flux)
+    assert all(torch.equal(first[r], second[r]) for r in first)                # the same inputs every epoch
+    order = [[int(round(float(s.mean()))) for s in x] for x, _ in fixed.epoch(0)]
+    assert order != [[int(round(float(s.mean()))) for s in x] for x, _ in fixed.epoch(1)]  # in a new order
+    fresh = NoisyBatches(flux, error, targets, 64, 1.0, seed=3)
+    assert order == [[int(round(float(s.mean()))) for s in x] for x, _ in fresh.epoch(0)]   # the same order
+    assert not torch.equal(noisy_by_row(fresh, 0, flux)[0], noisy_by_row(fresh, 1, flux)[0])
+    # each row's draw is its own seeded one: reproducible, streamed or in RAM, and 1-sigma as `error` says
+    streamed = NoisyBatches.from_store(HDF5Spectra(path, rows, cache_mb=0.5), targets, 64, 1.0, seed=3,
+                                       fresh_noise=False)
+    again = noisy_by_row(streamed, 2, flux)
+    assert all(torch.equal(first[r], again[r]) for r in first)
+    eps = torch.stack([(first[int(r)] - float(r)) / torch.from_numpy(e) for r, e in zip(flux[:, 0], error)])
+    assert abs(float(eps.mean())) < 0.02 and abs(float(eps.std()) - 1.0) < 0.02
+    other_seed = noisy_by_row(NoisyBatches(flux, error, targets, 64, 1.0, seed=4, fresh_noise=False), 0, flux)
+    assert not torch.equal(first[0], other_seed[0])

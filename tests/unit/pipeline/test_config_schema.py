@@ -56,10 +56,12 @@ def test_default_config_restates_no_schema_default():
 
 def test_the_default_run_resolves_to_the_same_config():
     """`snakemake --cores 2` runs with exactly the config it ran with when config.yaml restated every
-    default, apart from the keys added since (they hold the values that were hard-coded before)."""
+    default, apart from the keys added since (they hold the values that were hard-coded before, or
+    that keep the old behaviour: a fresh noise draw every epoch, no step budget)."""
     today = yaml.safe_load((REPO / "tests" / "unit" / "pipeline" / "resolved_default_config.yaml").read_text())
     resolved = load_config()
     assert resolved["ablations"]["tokenization"].pop("init_gradients") == {"n_seeds": 8, "batch_size": 64}
+    assert (resolved["training"].pop("fresh_noise"), resolved["training"].pop("min_steps")) == (True, 0)
     assert resolved == today
 
 

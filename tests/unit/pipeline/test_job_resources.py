@@ -3,7 +3,7 @@ ledger that a dry run prints."""
 import numpy as np
 
 from conftest import REPO
-from specvit.data.contract import write_split
+from specvit.data.writer import write_split
 from specvit.physics.grid import N_PIXELS
 from specvit.pipeline import cluster
 from specvit.pipeline.config import load_config

@@ -3,7 +3,7 @@ all of it in one message that names each run group or study and the key that tur
 import numpy as np
 import pytest
 
-from specvit.data.contract import write_split
+from specvit.data.writer import write_split
 from specvit.physics.labels import LABEL_NAMES
 from specvit.pipeline.config import load_config, prepare
 from specvit.pipeline.errors import ConfigError

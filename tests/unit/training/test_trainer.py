@@ -73,7 +73,7 @@ def test_training_learns_and_writes_history_and_checkpoints(tmp_path):
     import pandas as pd
 
     hist = pd.read_csv(tmp_path / "history.csv")
-    assert list(hist.columns) == ["epoch", "train_loss", "val_r2", "val_mae", "lr", "grad_norm_median",
+    assert list(hist.columns) == ["epoch", "steps", "train_loss", "val_r2", "val_mae", "lr", "grad_norm_median",
                                   "grad_norm_max", "epoch_seconds", "samples_per_s"]
     assert hist["epoch"].tolist() == list(range(1, 11))
     assert hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0]
@@ -208,3 +208,19 @@ def test_a_resumed_run_keeps_the_optimizer_implementation_of_its_device(tmp_path
     resume(path, "fp", model, opt, log=lambda *a: None, discard_stale=False)
     assert not any(g["fused"] for g in opt.param_groups)
     assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
+
+
+def test_min_steps_raises_the_epochs_of_a_small_set_and_history_counts_the_steps(tmp_path):
+    flux, error, y, x_val, y_val = toy_data(n=96)
+    data = TrainingData(("logg",), flux, error, y, x_val, y_val)
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=3e-3, min_steps=10)      # 3 steps per epoch -> 4 epochs
+    assert cfg.epochs_for(3) == 4 and cfg.epochs_for(100) == 2 and TrainConfig(epochs=2).epochs_for(3) == 2
+    info = train(tiny_model(), cfg, data, tmp_path, log=lambda *_: None)
+    import pandas as pd
+
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert info["epochs"] == 4 and info["steps"] == 12
+    assert list(history["epoch"]) == [1, 2, 3, 4] and list(history["steps"]) == [3, 6, 9, 12]
+    assert history["lr"].iloc[-1] == pytest.approx(lr_at(11, 12, 3, cfg))  # the schedule spans all 4 epochs
+    with pytest.raises(ValueError, match="training.min_steps = -1"):
+        TrainConfig(min_steps=-1)
