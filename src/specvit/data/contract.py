@@ -6,10 +6,13 @@ synthetic generator are interchangeable, and a malformed file fails once, early,
 that names the file, the dataset, the problem and what was expected (see docs/data.md,
 "Data contract").
 
-Layout: ``wave`` float64 [P]; ``flux``, ``error`` float32 [N, P]; ``labels/<name>`` float32 [N]
-(``logg`` required); optional ``jacobian`` float32 [N, P, K] with attribute ``jacobian_labels``.
-``flux`` and ``error`` are contiguous and uncompressed: random 256-row batches read ~18x faster
-than from chunked datasets, and compression saves almost nothing on noisy spectra.
+Layout: ``wave`` [P]; ``flux``, ``error`` [N, P]; ``labels/<name>`` [N] (``logg`` required);
+optional ``jacobian`` [N, P, K] with attribute ``jacobian_labels``. The writer stores float64 wave
+and float32 for the rest, contiguous and uncompressed (random 256-row batches read ~18x faster
+than from chunked datasets, and compression saves almost nothing on noisy spectra). Files from
+elsewhere may hold any real floating-point type in either byte order (and integers for ``wave``
+and the labels): the readers convert while reading, once, to float64 wave and float32 for the
+rest; other types are refused with a message that says how to convert them.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from specvit.data.values import FLOATS, NUMBERS, ValueScan, expected_type, read_as, unsupported_type
 
 SCHEMA_VERSION = 1
 REQUIRED_LABEL = "logg"
@@ -41,6 +46,7 @@ class SplitInfo:
     has_jacobian: bool
     attrs: dict
     jacobian_labels: tuple[str, ...] = field(default=())
+    stored_dtypes: dict = field(default_factory=dict)  # {dataset: dtype as stored}, e.g. {'flux': '>f8'}
 
 
 # ----------------------------------------------------------------------------- checks
@@ -113,6 +119,8 @@ def _py(value):
 def _open(path: Path):
     """Open read-only, turning a missing, empty, non-HDF5 or damaged file into a DataContractError
     instead of an h5py traceback."""
+    if path.is_dir():
+        raise DataContractError(f"{path}: is a directory; expected an HDF5 split file")
     if not path.is_file():
         raise DataContractError(f"{path}: file does not exist; expected an HDF5 split file")
     if path.stat().st_size == 0:
@@ -128,15 +136,17 @@ def _open(path: Path):
                                 "(it may be truncated or damaged: regenerate it)") from e
 
 
-def _dataset(f: h5py.File, path, name: str, dtype, ndim: int) -> h5py.Dataset:
-    """Fetch a required dataset, checking presence, dtype and number of dimensions."""
+def _dataset(f: h5py.File, path, name: str, ndim: int, kinds: str = FLOATS) -> h5py.Dataset:
+    """Fetch a required dataset, checking presence, type and number of dimensions."""
     dset = f.get(name)
     if not isinstance(dset, h5py.Dataset):
         raise DataContractError(
-            f"{path}: dataset '{name}' is missing; expected {np.dtype(dtype).name} with {ndim} dimension(s)")
-    if dset.dtype != dtype or dset.ndim != ndim:
-        raise DataContractError(f"{path}: dataset '{name}' is {dset.dtype} with {dset.ndim} dimension(s); "
-                                f"expected {np.dtype(dtype).name} with {ndim} dimension(s)")
+            f"{path}: dataset '{name}' is missing; expected {expected_type(kinds)} with {ndim} dimension(s)")
+    if dset.dtype.kind not in kinds:
+        raise DataContractError(f"{path}: {unsupported_type(name, dset.dtype, kinds)}")
+    if dset.ndim != ndim:
+        raise DataContractError(f"{path}: dataset '{name}' has {dset.ndim} dimension(s) (shape {dset.shape}); "
+                                f"expected {ndim} dimension(s)")
     return dset
 
 
@@ -149,7 +159,7 @@ def _label_names(f: h5py.File, path) -> tuple[str, ...]:
     names = tuple([names] if isinstance(names, str) else names)
     if REQUIRED_LABEL not in names:
         raise DataContractError(
-            f"{path}: dataset 'labels/{REQUIRED_LABEL}' is missing; expected float32 [N] target labels")
+            f"{path}: dataset 'labels/{REQUIRED_LABEL}' is missing; expected [N] target labels")
     unlisted = [f"labels/{x}" for x in members if x not in names]
     if unlisted:
         raise DataContractError(f"{path}: datasets {unlisted} are not in attribute 'label_names' {list(names)}; "
@@ -160,7 +170,7 @@ def _label_names(f: h5py.File, path) -> tuple[str, ...]:
 def _jacobian_labels(f: h5py.File, path, label_names: tuple[str, ...], n: int, p: int) -> tuple[str, ...]:
     if "jacobian" not in f:
         return ()
-    jac = _dataset(f, path, "jacobian", np.float32, 3)
+    jac = _dataset(f, path, "jacobian", 3)
     names = _py(jac.attrs.get("jacobian_labels"))
     names = tuple([names] if isinstance(names, str) else names or ())
     unknown = [x for x in names if x not in label_names]
@@ -171,20 +181,40 @@ def _jacobian_labels(f: h5py.File, path, label_names: tuple[str, ...], n: int, p
     return names
 
 
+def _scan_values(f: h5py.File, path, info: SplitInfo, block_rows: int) -> None:
+    """Every value the readers return, in blocks of ``block_rows`` rows (bounded memory on 1M x 4096
+    files); one DataContractError lists every problem (``specvit.data.values``)."""
+    scan = ValueScan(info.label_names)
+    for finding, name in zip(scan.labels, info.label_names):
+        finding.scan(read_as(f[f"labels/{name}"], (), np.float32), 0)
+    for start in range(0, info.n, block_rows):
+        rows = slice(start, start + block_rows)
+        scan.spectra(read_as(f["flux"], rows, np.float32), read_as(f["error"], rows, np.float32), start)
+    if info.jacobian_labels:
+        step = max(1, block_rows // len(info.jacobian_labels))  # same memory per block as flux
+        for start in range(0, info.n, step):
+            scan.jacobian.scan(read_as(f["jacobian"], slice(start, start + step), np.float32), start)
+    problems = scan.problems()
+    if len(problems) == 1:
+        raise DataContractError(f"{path}: {problems[0]}")
+    if problems:
+        raise DataContractError(f"{path}: {len(problems)} problems:\n  - " + "\n  - ".join(problems))
+
+
 def validate_file(path, check_values: bool = True, block_rows: int = 4096) -> SplitInfo:
     """Check a split file against the contract and describe it.
 
-    Structure (datasets, dtypes, shapes, wave grid, schema version) is always checked; with
-    `check_values`, flux/error/labels/jacobian values are scanned in blocks of `block_rows` rows so
-    memory stays bounded on 1M x 4096 files.
+    Structure (datasets, types, shapes, wave grid, schema version) is always checked, reading only
+    metadata and ``wave``; with `check_values`, every value the readers return is scanned
+    (``_scan_values``).
     """
     path = Path(path)
     with _open(path) as f:
-        wave = _dataset(f, path, "wave", np.float64, 1)[()]
+        wave = read_as(_dataset(f, path, "wave", 1, NUMBERS), (), np.float64)
         check_wave(path, wave)
         p = wave.size
-        flux = _dataset(f, path, "flux", np.float32, 2)
-        error = _dataset(f, path, "error", np.float32, 2)
+        flux = _dataset(f, path, "flux", 2)
+        error = _dataset(f, path, "error", 2)
         n = flux.shape[0]
         if n < 1:
             raise DataContractError(f"{path}: dataset 'flux' has 0 rows; expected at least one spectrum")
@@ -192,7 +222,7 @@ def validate_file(path, check_values: bool = True, block_rows: int = 4096) -> Sp
         expect_shape(path, "flux", flux.shape, (n, p), pixels)
         expect_shape(path, "error", error.shape, (n, p), pixels + ", N like flux")
         label_names = _label_names(f, path)
-        labels = {x: _dataset(f, path, f"labels/{x}", np.float32, 1) for x in label_names}
+        labels = {x: _dataset(f, path, f"labels/{x}", 1, NUMBERS) for x in label_names}
         for name, dset in labels.items():
             expect_shape(path, f"labels/{name}", dset.shape, (n,), "[N] like flux")
         jacobian_labels = _jacobian_labels(f, path, label_names, n, p)
@@ -200,27 +230,21 @@ def validate_file(path, check_values: bool = True, block_rows: int = 4096) -> Sp
         if attrs.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
             raise DataContractError(f"{path}: attribute 'schema_version' is {attrs['schema_version']!r}; "
                                     f"expected {SCHEMA_VERSION}, the version this specvit reads")
+        stored = {name: f[name].dtype.str for name in ("wave", "flux", "error", *(f"labels/{x}" for x in labels),
+                                                       *(["jacobian"] if jacobian_labels else []))}
+        info = SplitInfo(path=path, n=n, n_pixels=p, label_names=label_names, wave_min=float(wave[0]),
+                         wave_max=float(wave[-1]), has_jacobian=bool(jacobian_labels), attrs=attrs,
+                         jacobian_labels=jacobian_labels, stored_dtypes=stored)
         if check_values:
-            for name, dset in labels.items():
-                check_block_values(path, f"labels/{name}", dset[()], 0)
-            for start in range(0, n, block_rows):
-                rows = slice(start, start + block_rows)
-                check_block_values(path, "flux", flux[rows], start)
-                check_block_values(path, "error", error[rows], start, positive=True)
-            if jacobian_labels:
-                step = max(1, block_rows // len(jacobian_labels))  # same memory per block as flux
-                for start in range(0, n, step):
-                    check_block_values(path, "jacobian", f["jacobian"][start:start + step], start)
-    return SplitInfo(path=path, n=n, n_pixels=p, label_names=label_names, wave_min=float(wave[0]),
-                     wave_max=float(wave[-1]), has_jacobian=bool(jacobian_labels), attrs=attrs,
-                     jacobian_labels=jacobian_labels)
+            _scan_values(f, path, info, block_rows)
+    return info
 
 
 def read_wave(path) -> np.ndarray:
-    """Wavelength grid in Å, float64 [P]."""
+    """Wavelength grid in Å, float64 [P] (converted from the type it is stored in)."""
     path = Path(path)
     with _open(path) as f:
-        return _dataset(f, path, "wave", np.float64, 1)[()]
+        return read_as(_dataset(f, path, "wave", 1, NUMBERS), (), np.float64)
 
 
 def read_labels(path, names=None) -> dict[str, np.ndarray]:
@@ -228,7 +252,7 @@ def read_labels(path, names=None) -> dict[str, np.ndarray]:
     path = Path(path)
     with _open(path) as f:
         names = _label_names(f, path) if names is None else tuple(names)
-        return {x: _dataset(f, path, f"labels/{x}", np.float32, 1)[()] for x in names}
+        return {x: read_as(_dataset(f, path, f"labels/{x}", 1, NUMBERS), (), np.float32) for x in names}
 
 
 def row_selection(rows):
@@ -245,10 +269,11 @@ def row_selection(rows):
 
 
 def read_arrays(path, rows=None) -> tuple[np.ndarray, np.ndarray]:
-    """(flux, error) as float32 [n, P] for `rows` (sorted int indices, a slice, or None for all)."""
+    """(flux, error) as float32 [n, P] for `rows` (sorted int indices, a slice, or None for all),
+    converted from the type they are stored in."""
     path = Path(path)
     sel = row_selection(rows)
     with _open(path) as f:
-        flux = _dataset(f, path, "flux", np.float32, 2)
-        error = _dataset(f, path, "error", np.float32, 2)
-        return flux[sel], error[sel]
+        flux = _dataset(f, path, "flux", 2)
+        error = _dataset(f, path, "error", 2)
+        return read_as(flux, sel, np.float32), read_as(error, sel, np.float32)

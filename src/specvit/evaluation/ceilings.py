@@ -98,8 +98,9 @@ def _file_per_star(test_path, mags, noise_level: float, batch_size: int) -> dict
     with h5py.File(test_path, "r") as f:
         for i in range(0, info.n, batch_size):
             rows = slice(i, i + batch_size)
-            flux = torch.as_tensor(f["flux"][rows], dtype=torch.float64)
-            jac = torch.as_tensor(f["jacobian"][rows], dtype=torch.float64)
+            # np.asarray first: torch refuses the other byte order, which user files may hold
+            flux = torch.as_tensor(np.asarray(f["flux"][rows], np.float64))
+            jac = torch.as_tensor(np.asarray(f["jacobian"][rows], np.float64))
             for m, mag in enumerate(mags):
                 sigma = pixel_sigma(flux, float(mag), noise_level)
                 fisher = fisher_matrix(jac, sigma)

@@ -153,7 +153,8 @@ CORRUPTIONS = {
     "error shape": (_replace("error", lambda a: a[:-1]), "error"),
     "label length": (_replace("labels/Teff", lambda a: a[:-1]), "labels/Teff"),
     "wave length": (_replace("wave", lambda a: np.append(a, a[-1] + 1)), "wave"),
-    "flux dtype": (_replace("flux", lambda a: a.astype(np.float64)), "flux"),
+    "flux complex": (_replace("flux", lambda a: a.astype(np.complex64)), "flux"),
+    "label strings": (_replace("labels/Teff", lambda a: a.astype("S8")), "labels/Teff"),
     "NaN flux": (_set("flux", (2, 3), np.nan), "flux"),
     "Inf flux": (_set("flux", (5, 0), np.inf), "flux"),
     "zero error": (_set("error", (0, 1), 0.0), "error"),
@@ -181,7 +182,8 @@ def test_value_error_points_at_first_bad_pixel(tmp_path):
     with h5py.File(path, "r+") as f:
         f["error"][3, 5] = -1.0
         f["error"][4, 0] = 0.0
-    with pytest.raises(DataContractError, match=r"'error' has 2 values <= 0 \(first at row 3, pixel 5\); expected"):
+    with pytest.raises(DataContractError, match=r"'error' has 2 values <= 0 in rows 3, 4 \(first at row 3, pixel 5\); "
+                                                 "expected"):
         validate_file(path, block_rows=3)
     validate_file(path, check_values=False)  # structure alone is fine
 
