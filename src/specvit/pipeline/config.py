@@ -21,7 +21,15 @@ from specvit.pipeline.errors import ConfigError, messages_of
 from specvit.pipeline.runs import expand_runs, main_runs
 from specvit.pipeline.schema import SCHEMA_FILE, load_schema, merge, schema_messages, with_defaults
 from specvit.pipeline.studies import Studies, plan_studies
-from specvit.pipeline.userfiles import FileMeta, external_messages, group_messages, study_messages, user_files
+from specvit.pipeline.userfiles import (
+    FileMeta,
+    external_messages,
+    group_messages,
+    path_message,
+    read_user_files,
+    split_messages,
+    study_messages,
+)
 from specvit.training.spec import RunSpec
 
 REPO = Path(__file__).resolve().parents[3]
@@ -50,10 +58,22 @@ def consistency_messages(config: dict) -> list[str]:
         if missing:
             msgs.append(f"config key 'runs[{i}].n_train' ({group['name']}) has N={missing}, which are not in "
                         f"'data.subsets' {sorted(subsets)}; add them there")
+    msgs += _duplicate_group_messages(config["runs"])
     if data["source"] == "hdf5":
-        for split in targets.SPLITS:
-            if not Path(data[split]).is_file():
-                msgs.append(f"config key 'data.{split}': file {data[split]!r} does not exist")
+        msgs += [m for m in (path_message(f"data.{s}", data[s]) for s in targets.SPLITS) if m]
+    return msgs
+
+
+def _duplicate_group_messages(groups: list[dict]) -> list[str]:
+    """A run group's name is its model's row in Table 3 and its line in Figure 1: two groups of one
+    name would leave one of them out."""
+    first: dict[str, int] = {}
+    msgs = []
+    for i, group in enumerate(groups):
+        if group["name"] in first:
+            msgs.append(f"config key 'runs[{i}].name' is {group['name']!r}, the name of runs[{first[group['name']]}] "
+                        "too; expected unique run-group names (each is one model of Table 3 and Figure 1)")
+        first.setdefault(group["name"], i)
     return msgs
 
 
@@ -145,7 +165,8 @@ def prepare(config: dict, schema_path=None) -> Plan:
     if msgs:  # the checks below rely on the schema's types
         raise ConfigError(msgs, header=f"invalid config (schema: {SCHEMA_FILE.as_posix()})")
     errors = consistency_messages(config) + _tolerance_messages(config)
-    files = user_files(config)
+    files, file_errors = read_user_files(config)
+    errors += file_errors + split_messages(config, files)
     plan = _expand(config, files, errors)
     if plan is not None and files:
         errors += group_messages(_groups_of(config, plan.runs, plan.ablations), files)
@@ -158,10 +179,49 @@ def prepare(config: dict, schema_path=None) -> Plan:
     return plan
 
 
+def read_yaml(path) -> dict:
+    """A config file's mapping; ConfigError names the file, and the line and column of a YAML error."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError([f"{path} is a directory; expected a YAML config file"], header="unreadable config file")
+    try:
+        content = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError([f"{path} does not exist"], header="unreadable config file") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x) or str(e)
+        raise ConfigError([f"{path}{where}: {what}"], header="invalid YAML") from None
+    if content is not None and not isinstance(content, dict):
+        raise ConfigError([f"{path} holds a {type(content).__name__}; expected a mapping of config keys"],
+                          header="invalid config file")
+    return content or {}
+
+
 def load_config(*files, overrides: dict | None = None, default=DEFAULT_CONFIG, schema_path=None) -> dict:
     """The config the workflow runs with for ``--configfile files... --config overrides``: the schema's
     defaults, config/config.yaml, each file and the overrides laid over each other (not checked)."""
     config: dict = {}
     for path in ([default] if default else []) + list(files):
-        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+        config = merge(config, read_yaml(path))
     return with_defaults(merge(config, overrides or {}), load_schema(schema_path))
+
+
+def main(argv=None) -> int:
+    """``python -m specvit.pipeline.config [FILE ...]``: check config files as ``snakemake --configfile
+    FILE ...`` would, without Snakemake. Snakemake reads ``--configfile`` files itself, before the
+    workflow, and its message for invalid YAML names neither the file nor the line; this does."""
+    import sys
+
+    try:
+        plan = prepare(load_config(*(sys.argv[1:] if argv is None else argv)))
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"valid: {len(plan.runs)} runs, {len(plan.all_targets())} targets for rule all")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,6 +13,7 @@ from specvit.models.vit_config import PRESETS as VIT_PRESETS
 from specvit.physics.labels import LABEL_NAMES
 from specvit.pipeline.errors import ConfigError
 from specvit.pipeline.seeds import stream_seed
+from specvit.pipeline.userfiles import path_message
 from specvit.training.spec import RunSpec
 
 STUDIES_DIR = "results/studies"
@@ -78,7 +79,7 @@ def _pool_messages(config) -> list[str]:
                 msgs.append(f"config key '{key}' has N={max(values)}, more than 'data.n_train_pool'={pool}")
     for path in config["eval"]["external"]:
         if not Path(path).is_file():
-            msgs.append(f"config key 'eval.external': file {path!r} does not exist")
+            msgs.append(path_message("eval.external", path))  # missing, or a directory
     return msgs
 
 

@@ -15,12 +15,18 @@ of the workflow needs from them:
   correlation with d flux / d log g, without Teff the star groups, and lines outside the grid;
 * ``eval.external`` files: the training wavelength grid.
 
-A file that cannot be read is not reported here: its ``validate_split`` job fails with the data
-contract's message.
+Besides, the cheap part of the data contract is checked here for every file, so that no job
+starts on a file that breaks it: its structure (datasets, types, shapes, a non-empty file, an
+increasing wavelength grid: ``specvit.data.contract.validate_file`` without the value scan), one
+wavelength grid shared by the train, val and test files (``same_grid``), and a training file with
+at least as many rows as the largest training subset. The values (NaN, Inf, error <= 0, constant
+spectra) are scanned by the ``validate_split`` job of each split, which every job that reads the
+split waits for.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +45,7 @@ class FileMeta:
     path: str
     labels: tuple[str, ...]
     wave: np.ndarray
+    n: int = 0          # rows (spectra)
 
     def where(self) -> str:
         return f"{self.key} ({self.path})"
@@ -53,27 +60,86 @@ def grid_text(wave: np.ndarray) -> str:
     return f"{wave.size} pixels, {wave[0]:.2f}-{wave[-1]:.2f} Å"
 
 
+def grid_tolerance(ref: np.ndarray) -> float:
+    """Two grids agree where their wavelengths differ by at most 1e-6 of the longest one (0.009 Å at
+    8,850 Å: float32 rounding passes, a shift of a hundredth of a pixel does not)."""
+    return 1e-6 * float(np.max(np.abs(ref)))
+
+
 def same_grid(wave: np.ndarray, ref: np.ndarray) -> bool:
-    return wave.shape == ref.shape and bool(np.allclose(wave, ref, rtol=0, atol=1e-6 * ref.max()))
+    return wave.shape == ref.shape and bool(np.allclose(wave, ref, rtol=0, atol=grid_tolerance(ref)))
 
 
-def read_meta(key: str, path) -> FileMeta | None:
-    """Label names and grid of the file at ``path``; None when it cannot be read as a split file."""
-    from specvit.data.contract import DataContractError, read_wave, validate_file
+def read_meta(key: str, path) -> FileMeta:
+    """Label names, grid and row count of the file at ``path``, its structure checked (no scan of
+    the arrays); DataContractError names the file and what breaks the contract."""
+    from specvit.data.contract import read_wave, validate_file
 
-    try:
-        info = validate_file(path, check_values=False)  # structure only: no scan of the arrays
-        return FileMeta(key, str(path), tuple(info.label_names), read_wave(path))
-    except (DataContractError, OSError):
-        return None
+    info = validate_file(path, check_values=False)
+    return FileMeta(key, str(path), tuple(info.label_names), read_wave(path), info.n)
 
 
-def user_files(config: dict) -> dict[str, FileMeta]:
-    """{split: FileMeta} of the readable user files (none for synthetic data)."""
+def path_message(key: str, path) -> str | None:
+    """Why the file a config key names cannot be read at all (missing, a folder), or None."""
+    if Path(path).is_dir():
+        return f"config key '{key}': {str(path)!r} is a directory; expected an HDF5 split file"
+    if not Path(path).is_file():
+        return f"config key '{key}': file {str(path)!r} does not exist"
+    return None
+
+
+def read_user_files(config: dict) -> tuple[dict[str, FileMeta], list[str]]:
+    """({split: FileMeta} of the user's files that keep the contract's structure, the problems of the
+    others, each with its config key). None of either for synthetic data; files that do not exist
+    are left to ``path_message``."""
+    from specvit.data.contract import DataContractError
+
+    files, msgs = {}, []
     if config["data"]["source"] != "hdf5":
-        return {}
-    metas = {s: read_meta(f"data.{s}", config["data"][s]) for s in SPLITS}
-    return {s: m for s, m in metas.items() if m is not None}
+        return files, msgs
+    for split in SPLITS:
+        path = config["data"][split]
+        if path_message(f"data.{split}", path) is None:
+            try:
+                files[split] = read_meta(f"data.{split}", path)
+            except (DataContractError, OSError) as e:  # OSError: e.g. a file we may not read
+                msgs.append(f"config key 'data.{split}': {e}")
+    return files, msgs
+
+
+def _grid_difference(meta: FileMeta, ref: FileMeta) -> str | None:
+    """How the grid of ``meta`` differs from the training file's ``ref``, or None."""
+    if meta.wave.shape != ref.wave.shape:
+        return f"{meta.where()} has {grid_text(meta.wave)} but {ref.where()} has {grid_text(ref.wave)}"
+    tol = grid_tolerance(ref.wave)
+    off = np.flatnonzero(np.abs(meta.wave - ref.wave) > tol)
+    if not off.size:
+        return None
+    i = int(off[0])
+    return (f"{meta.where()} and {ref.where()} have different wavelength grids: the first differing pixel is "
+            f"{i} ({meta.wave[i]:.4f} Å in {meta.key}, {ref.wave[i]:.4f} Å in {ref.key}; {off.size} of "
+            f"{ref.wave.size} pixels differ by more than the tolerance of {tol:.2g} Å)")
+
+
+def split_messages(config: dict, files: dict[str, FileMeta]) -> list[str]:
+    """What the train, val and test files must share: one wavelength grid, and enough training rows
+    for every subset (and for the pre-training study's fine-tuning sets)."""
+    if "train" not in files:
+        return []  # the training file's own problem is reported
+    train, out = files["train"], []
+    for split in ("val", "test"):
+        diff = _grid_difference(files[split], train) if split in files else None
+        if diff:
+            out.append(f"config key 'data.{split}': {diff}; expected the training file's wavelength grid in "
+                       "every split: resample the spectra onto one grid")
+    sizes = [("data.subsets", max(config["data"]["subsets"]))]
+    if config["pretrain"]["enabled"]:
+        sizes.append(("pretrain.n_finetune", max(config["pretrain"]["n_finetune"])))
+    for key, n in sizes:
+        if n > train.n:
+            out.append(f"config key '{key}' has N={n}, more than the {train.n} spectra of {train.where()}; "
+                       "expected N <= the rows of the training file")
+    return out
 
 
 def _lacking(files, needed) -> list[str]:
@@ -128,17 +194,26 @@ def study_messages(config: dict, files: dict[str, FileMeta], *, shift_models: di
 
 
 def external_messages(config: dict, files: dict[str, FileMeta]) -> list[str]:
-    """External test files (``eval.external``) on another grid than the training data's."""
+    """External test files (``eval.external``) that break the contract's structure or lie on another
+    grid than the training data's (a file that does not exist is reported by the studies' check)."""
+    from specvit.data.contract import DataContractError
+
     if config["data"]["source"] == "hdf5":
         if "train" not in files:
-            return []  # the training file cannot be read: its own job says so
+            return []  # the training file cannot be read: that is reported
         ref = files["train"].wave
     else:
         ref = builtin_wave()
     out = []
     for path in config["eval"]["external"]:
-        meta = read_meta("eval.external", path)
-        if meta is not None and not same_grid(meta.wave, ref):
+        if path_message("eval.external", path) is not None:
+            continue
+        try:
+            meta = read_meta("eval.external", path)
+        except (DataContractError, OSError) as e:
+            out.append(f"config key 'eval.external': {e}")
+            continue
+        if not same_grid(meta.wave, ref):
             out.append(f"config key 'eval.external': {path} has a wavelength grid of {grid_text(meta.wave)}; "
                        f"expected the training grid of {grid_text(ref)}: resample it first")
     return out
