@@ -8,18 +8,22 @@
 # except the workflow's own files, which are resolved relative to this Snakefile.
 # The rules only declare; what they build is decided in the torch-free package specvit.pipeline.
 
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
 
 from specvit.pipeline.codehash import add_code_params
-from specvit.pipeline.config import prepare
+from specvit.pipeline.config import prepare, read_yaml
+from specvit.pipeline.failures import failed_jobs, failure_report
 from specvit.runtime.io import check_writable_folder
 
 min_version("9.0")
 
 # The default config, found from this Snakefile so that --directory works; any
-# --configfile / --config given on the command line is merged over it.
+# --configfile / --config given on the command line is merged over it. Read here first for a
+# YAML error's file and line (Snakemake's loader says only "not valid JSON or YAML").
+read_yaml(Path(workflow.basedir) / "config" / "config.yaml")
 configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
@@ -55,6 +59,13 @@ rule all:
     default_target: True
     input:
         PLAN.all_targets(),
+
+
+# When a job fails, the reason (the error at the end of its log) is printed where Snakemake runs,
+# not only the log's path (specvit.pipeline.failures).
+onerror:
+    if failed_jobs(workflow):
+        print(failure_report(failed_jobs(workflow)), file=sys.stderr)
 
 
 # Every rule that runs a script gets the param `code`: the hash of the specvit code its script

@@ -19,6 +19,7 @@ rule evaluate_noise:
     input:
         model="results/runs/{run_id}/model/model.json",
         test=data_path("test"),
+        valid=VALIDATED,
     output:
         metrics="results/runs/{run_id}/metrics_noise.csv",
     params:
@@ -39,6 +40,7 @@ rule ablation_init_gradients:
     """Gradient norms at the initial weights of every tokenization variant, over several init seeds."""
     input:
         train=data_path("train"),
+        valid=VALIDATED,
         subset=lambda w: subset_path(config["ablations"]["tokenization"]["n_train"]),
     output:
         **reported("results/tables/tokenization_init", TABLE_FORMATS, caption="../report/ablation_init_gradients.rst",

@@ -7,6 +7,7 @@ rule attribution:
     input:
         model=f"results/runs/{STUDIES.attribution_run}/model/model.json",
         test=data_path("test"),
+        valid=VALIDATED,
     output:
         arrays="results/studies/attribution/attribution.npz",
         **reported("results/tables/attribution_lines", TABLE_FORMATS, caption="../report/attribution_lines.rst",

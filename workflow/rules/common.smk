@@ -22,6 +22,9 @@ GROUP_RUNS = PLAN.group_runs  # the runs of the `runs` groups (scaling curve, le
 ABLATIONS = PLAN.ablations  # {ablation: {run_id: RunSpec}}
 STUDIES = PLAN.studies  # attribution, pre-train -> fine-tune, domain shift
 DATA = {split: targets.data_path(config, split) for split in SPLITS}
+# The user's splits are validated (validate_split) before any job reads them; every rule that reads a
+# split takes these summaries as its input `valid` (none for synthetic data, checked as it is written).
+VALIDATED = targets.validated(config)
 RESULT_TARGETS = PLAN.result_targets()  # every table and figure: what the checklist reports on
 
 

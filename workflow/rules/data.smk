@@ -49,6 +49,7 @@ rule subsets:
     """Nested index subsets of the training pool (each contained in the next)."""
     input:
         h5=data_path("train"),
+        valid=VALIDATED,
     output:
         npy=targets.subset_paths(config),
     params:

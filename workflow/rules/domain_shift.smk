@@ -10,6 +10,7 @@ rule shift_eval:
     """The main runs on the test set shifted at every severity, and the ViT fine-tuned on a small shifted set."""
     input:
         **STUDIES.shift_inputs(DATA),
+        valid=VALIDATED,
     output:
         csv="results/studies/domain_shift/{shift}/metrics.csv",
     params:
@@ -44,6 +45,7 @@ rule external_eval:
     """The main runs on the user's labelled external test files (`eval.external`)."""
     input:
         test=data_path("test"),
+        valid=VALIDATED,
         external=config["eval"]["external"],
         models=[f"results/runs/{r}/model/model.json" for r in STUDIES.shift_models.values()],
     output:

@@ -8,6 +8,7 @@ rule evaluate_run:
         model="results/runs/{run_id}/model/model.json",
         run="results/runs/{run_id}/metrics.json",
         test=data_path("test"),
+        valid=VALIDATED,
     output:
         pooled="results/runs/{run_id}/predictions_pooled.h5",
         sweep="results/runs/{run_id}/predictions_sweep.h5",
@@ -34,6 +35,7 @@ rule ceiling:
     """5D and 1D Fisher/CRLB ceilings of log g per magnitude (median, mse, bayes)."""
     input:
         test=data_path("test"),
+        valid=VALIDATED,
     output:
         csv=report("results/tables/ceiling.csv", caption="../report/ceiling.rst", category=SECTIONS["ceiling"],
                    labels={"name": "ceiling", "format": "CSV"}),

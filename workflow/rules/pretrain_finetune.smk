@@ -16,6 +16,7 @@ rule pretrain_run:
         train=data_path("train"),
         val=data_path("val"),
         test=data_path("test"),
+        valid=VALIDATED,
         subset=subset_path(STUDIES.pretrain_n),
     output:
         metrics=f"{PRETRAIN_DIR}/metrics.json",
@@ -51,6 +52,7 @@ rule finetune_run:
         seed=r"\d+",
     input:
         unpack(lambda w: STUDIES.finetune_inputs(w.setting, DATA)),
+        valid=VALIDATED,
     output:
         metrics="results/studies/pretrain/{setting}-N{n}-s{seed}/metrics.json",
         model="results/studies/pretrain/{setting}-N{n}-s{seed}/model/model.json",

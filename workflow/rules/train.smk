@@ -13,6 +13,7 @@ rule train_run:
     input:
         train=data_path("train"),
         val=data_path("val"),
+        valid=VALIDATED,
         subset=lambda w: subset_path(RUNS[w.run_id].n_train),
     output:
         metrics="results/runs/{run_id}/metrics.json",

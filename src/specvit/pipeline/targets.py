@@ -34,6 +34,17 @@ def data_path(config: dict, split: str) -> str:
     return f"results/data/{split}.h5" if is_synthetic(config) else config["data"][split]
 
 
+def summary_path(split: str) -> str:
+    """The validation summary of a split (rule validate_split)."""
+    return f"results/data/{split}.summary.json"
+
+
+def validated(config: dict) -> list[str]:
+    """What a rule that reads the user's splits waits for: the validation of all three (the full value
+    scan, once per file; none for synthetic data, whose writer checks every block)."""
+    return [] if is_synthetic(config) else [summary_path(s) for s in SPLITS]
+
+
 def split_size(config: dict, split: str) -> int:
     key = {"train": "n_train_pool", "val": "n_val", "test": "n_test"}[split]
     return config["data"][key]
@@ -60,7 +71,7 @@ def run_file(name: str, run_ids) -> list[str]:
 
 
 def data_targets(config: dict) -> list[str]:
-    out = [f"results/data/{s}.summary.json" for s in SPLITS]
+    out = [summary_path(s) for s in SPLITS]
     if is_synthetic(config):
         out += [data_path(config, s) for s in SPLITS]
     return out + subset_paths(config)
