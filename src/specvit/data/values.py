@@ -12,7 +12,7 @@ float64 value beyond float32's range counts as infinite and a positive error tha
 zero):
 
 * ``flux``: finite; no constant row (every pixel the same value, e.g. all zero: a blank or
-  masked spectrum carries no information and breaks the normalisation of the ViT's patches);
+  masked spectrum carries no information);
 * ``error``: finite and > 0 (it is the 1-sigma noise the models are trained and scored with);
 * every ``labels/<name>`` dataset: finite (labels are targets, test truth, each star's magnitude
   or its group in a study);
@@ -42,11 +42,11 @@ def expected_type(kinds: str) -> str:
 def unsupported_type(name: str, dtype: np.dtype, kinds: str) -> str:
     """Why dataset ``name`` of type ``dtype`` cannot be read, and the conversion that fixes it."""
     fix = "values.real.astype('float32')" if dtype.kind == "c" else "np.asarray(values, dtype='float32')"
-    if dtype.kind in "iu":
-        fix += " (integer flux or noise is not continuum-normalised: normalise it first)"
+    note = "; integer flux or noise is not a continuum-normalised spectrum: normalise it first" \
+        if dtype.kind in "iu" else ""
     return (f"dataset '{name}' is {dtype} ({_KIND_NAMES.get(dtype.kind, 'not numbers')}); expected "
             f"{expected_type(kinds)}: store it as float32, e.g. with h5py in a new file: "
-            f"f.create_dataset('{name}', data={fix})")
+            f"f.create_dataset('{name}', data={fix}){note}")
 
 
 def read_as(dset, sel, dtype) -> np.ndarray:
