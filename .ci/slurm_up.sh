@@ -104,6 +104,17 @@ export SLURM_CONF=$DIR/slurm.conf
 # too), so srun finds the config only at Slurm's default path: link it there, unless a config of
 # someone else's is already in place (slurm_down.sh removes only this link).
 SYSTEM_CONF=/etc/slurm/slurm.conf
+# A link left by an interrupted run of this script (under another $SPECVIT_SLURM_DIR), whose
+# slurmctld is no longer running, is stale: replace it. A live cluster's link is left alone.
+OLD_LINK=$(readlink "$SYSTEM_CONF" 2>/dev/null || true)
+if [ -L "$SYSTEM_CONF" ] && [ "$OLD_LINK" != "$DIR/slurm.conf" ]; then
+    OLD_CTLD_PID=$(cat "$(dirname "$OLD_LINK")/slurmctld.pid" 2>/dev/null || true)
+    if [ ! -e "$OLD_LINK" ] || { grep -q '^ClusterName=specvit-ci$' "$OLD_LINK" \
+            && ! { [ -n "$OLD_CTLD_PID" ] && [ "$(ps -o comm= -p "$OLD_CTLD_PID" 2>/dev/null)" = slurmctld ]; }; }; then
+        echo "slurm_up.sh: removing the stale link $SYSTEM_CONF -> $OLD_LINK (its cluster is not running)" >&2
+        rm -f "$SYSTEM_CONF"
+    fi
+fi
 if [ -e "$SYSTEM_CONF" ] || [ -L "$SYSTEM_CONF" ]; then
     if [ "$(readlink "$SYSTEM_CONF")" != "$DIR/slurm.conf" ]; then
         echo "slurm_up.sh: $SYSTEM_CONF exists and is not this cluster's; not replacing it" >&2
