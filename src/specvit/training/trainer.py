@@ -145,6 +145,9 @@ def train(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, run: Run
     if world.main:
         folder.path.mkdir(parents=True, exist_ok=True)
     r = _set_up(model, cfg, data, folder, world, log)
+    if cfg.devices != world.size and world.main:
+        log(f"training.devices = {cfg.devices}, but {world.size} process(es) train this run (only the rule "
+            f"train_run starts data-parallel runs; specvit.training.ddp_launch)")
     state = _resume(r, folder, log if world.main else _quiet)
     epoch_of = device_epoch if r.lr is not None else host_epoch
     for epoch in range(state["epoch"], r.epochs):
