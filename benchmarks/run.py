@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 from timing import matmul_gflops, row
-from vit_rates import trainer_rate, vit_rows
+from vit_rates import ddp_trainer_rate, trainer_rate, vit_rows
 from workloads import (
     baseline_data,
     bench_fisher,
@@ -40,6 +40,7 @@ from workloads import (
     bench_template,
     dag_dry_run,
     loader_rate,
+    smoke_main_job_seconds,
     write_training_file,
 )
 
@@ -73,8 +74,14 @@ class Suite:
 
     def at_trainer_precision(self, vit_rows_: list[dict]) -> dict:
         """The step-rate row at the trainer's own precision: bf16 autocast on a GPU, fp32 on a CPU."""
-        name = vit_rows_[0]["name"] + ("_bf16" if self.device.type == "cuda" else "")
-        return next(r for r in vit_rows_ if r["name"] == name)
+        steps = [r for r in vit_rows_ if r["unit"] == "samples/s"]
+        return next(r for r in steps if r["name"].endswith("_bf16") == (self.device.type == "cuda"))
+
+    @property
+    def fp32_steps(self) -> bool:
+        """Whether the ViT rows time fp32 steps too: not for a compiled model on a GPU (whose trainer
+        runs bf16), where every compilation costs a minute of a lent GPU's time."""
+        return not (self.compile_model and self.device.type == "cuda")
 
     def peaks(self) -> dict:
         """The GEMM peaks (always measured: every compute row is read against them), and the ViT's shapes."""
@@ -99,21 +106,39 @@ class Suite:
         paper_batch = self.batch or (64 if self.quick else 256)
         if self.want("vit_train_paper") or (self.want("trainer") and cuda):
             paper_rows = vit_rows("vit_train_paper", "p16_h256_L6", paper_batch, reps, peaks, device,
-                                  self.compile_model)
+                                  self.compile_model, self.fp32_steps)
             self.add(*paper_rows)
         default_step = None
         if self.want("vit_train_default") or self.want("loader") or self.want("trainer"):
-            default_rows = vit_rows("vit_train_default", "tiny", 256, reps + 2, peaks, device, self.compile_model)
+            default_rows = vit_rows("vit_train_default", "tiny", 256, reps + 2, peaks, device, self.compile_model,
+                                    self.fp32_steps)
             default_step = self.at_trainer_precision(default_rows)
             self.add(*default_rows)
         if self.want("trainer"):
-            self.add(row("trainer_default", trainer_rate("tiny", 8192 if self.quick else 32768, 256, device),
+            suffix = "_compiled" if self.compile_model else ""
+            self.add(row(f"trainer_default{suffix}", trainer_rate("tiny", 8192 if self.quick else 32768, 256, device,
+                                                                  self.compile_model),
                          "samples/s", f"{default_step['name']} (the step alone)", default_step["value"]))
             if cuda:  # hours on a CPU
-                paper_step = self.at_trainer_precision(paper_rows)
-                self.add(row("trainer_paper", trainer_rate("p16_h256_L6", 32768, paper_batch, device), "samples/s",
-                             f"{paper_step['name']} (the step alone)", paper_step["value"]))
+                self.paper_trainer(self.at_trainer_precision(paper_rows), paper_batch, peaks)
         return default_step
+
+    def paper_trainer(self, paper_step: dict, batch: int, peaks: dict) -> None:
+        """The whole trainer on the paper ViT (GPU: resident data, bf16), against its step; its model
+        FLOP utilisation against the bf16 GEMM peak; the N = 1M x 200-epoch run it projects; and, with
+        two GPUs or more, its data-parallel rate on two (weak scaling: each GPU the same batch)."""
+        from specvit.models.vit import ViTConfig, flops_per_sample
+
+        name = "trainer_paper" + ("_compiled" if self.compile_model else "")
+        rate = trainer_rate("p16_h256_L6", 65536, batch, self.device, self.compile_model)
+        flops = flops_per_sample(ViTConfig.from_preset("p16_h256_L6", 4096), training=True)
+        self.add(row(name, rate, "samples/s", f"{paper_step['name']} (the step alone)", paper_step["value"]),
+                 row(f"{name}_mfu", rate * flops / 1e9, "GFLOP/s", "matmul_peak_bf16 (ratio: MFU; goal 0.40)",
+                     peaks["bf16"]),
+                 row(f"{name}_1M_200_hours", 1e6 * 200 / rate / 3600, "h", "N = 1M x 200 epochs; goal 2 h", 2.0))
+        if torch.cuda.device_count() >= 2 and self.want("ddp"):
+            self.add(row(f"{name}_ddp2", ddp_trainer_rate("p16_h256_L6", 65536, batch, 2), "samples/s",
+                         f"2 x {name} (ratio: scaling efficiency)", 2 * rate))
 
     def workloads(self, default_step: dict | None) -> None:
         """The CPU rows: the loader (read against the default ViT's step rate), simulation, Fisher,
@@ -149,6 +174,10 @@ class Suite:
         if self.want("dag_dry_run"):
             seconds, jobs = dag_dry_run()
             self.add(row("dag_dry_run", seconds, "s", f"snakemake -n, paper config ({jobs} jobs), goal 3 s", 3.0))
+        if (self.only is None and not quick) or (self.only and "cores" in self.only):  # minutes: asked for
+            times, load = smoke_main_job_seconds((2, 8))
+            self.add(row("smoke_main_cores2", times[2], "s", f"smoke main job, --cores 2 (load {load:.1f})"),
+                     row("smoke_main_cores8", times[8], "s", "smoke_main_cores2 (ratio goal <= 1.1)", times[2]))
 
 
 def run_suite(quick: bool, threads: int, only: set[str] | None, device: torch.device | None = None,
@@ -185,8 +214,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch and LightGBM threads")
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="only these rows (and the GEMM peaks): matmul_vit_shape vit_train_paper "
-                             "vit_train_default trainer loader simulate fisher template_fit lightgbm_fit "
-                             "ridge_fit dag_dry_run")
+                             "vit_train_default trainer ddp loader simulate fisher template_fit lightgbm_fit "
+                             "ridge_fit dag_dry_run cores (the smoke main job at --cores 2 and 8: minutes; "
+                             "not in --quick unless named)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="where the GEMM peaks and the ViT rows run (default cpu)")
     parser.add_argument("--compile", action="store_true",

@@ -132,3 +132,24 @@ def dag_dry_run() -> tuple[float, int]:
         seconds = time.perf_counter() - t
     jobs = next((int(line.split()[1]) for line in out.splitlines() if line.startswith("total ")), -1)
     return seconds, jobs
+
+
+def smoke_main_job_seconds(cores_list, target: str = "results/figures/fig1_r2_vs_snr.pdf",
+                           configfile: Path = REPO / "config" / "smoke.yaml") -> tuple[dict[int, float], float]:
+    """Wall seconds of ``snakemake <target> --cores c`` on the smoke config from an empty working
+    directory, for each c of ``cores_list`` (in that order, after an untimed dry run that warms the
+    file-system caches), and the 1-minute load average seen at the end. On a machine with fewer
+    CPUs than c, ``--cores c`` is capped to the CPUs (``specvit.pipeline.job_resources.cap_local_cores``)."""
+    import os
+
+    exe = Path(sys.executable).with_name("snakemake")
+    seconds = {}
+    for cores in cores_list:
+        with tempfile.TemporaryDirectory() as work:
+            cmd = [str(exe), target, "--snakefile", str(REPO / "Snakefile"), "--directory", work,
+                   "--configfile", str(configfile), "--cores", str(cores)]
+            subprocess.run([*cmd, "-n"], capture_output=True, check=True)
+            t = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=True)
+            seconds[cores] = time.perf_counter() - t
+    return seconds, os.getloadavg()[0]

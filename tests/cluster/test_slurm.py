@@ -6,9 +6,10 @@ unless SPECVIT_REQUIRE_SLURM=1 (set by .ci/run), where a missing cluster is an e
 They submit a small DAG (two runs of the smoke config: the tiny ViT and LightGBM, and Table 3)
 through `--profile profiles/slurm --profile .ci/slurm-profile`, check that every job ran as a
 Slurm job, that the ViT job was handed a GPU, that the tables equal those of a local run, that a
-requeued (preempted) ViT job resumes from its checkpoint, and that a failing job makes snakemake
-exit non-zero. The other tests (no cluster needed) check the GPU-hours that a dry run prints and
-the sizing functions of specvit.cluster.
+requeued (preempted) ViT job resumes from its checkpoint, that a failing job makes snakemake
+exit non-zero, and that a data-parallel ViT (training.devices: 2) runs as one Slurm job of two
+tasks whose ranks (srun, gloo on the CPU) train like the single-process run. The other tests (no
+cluster needed) check the GPU-hours that a dry run prints and the sizing functions of specvit.cluster.
 """
 import importlib.util
 import json
@@ -203,6 +204,31 @@ def test_a_requeued_training_job_resumes_from_its_checkpoint(slurm_build, overla
     assert metrics["fit"]["best_epoch"] == local_metrics["fit"]["best_epoch"]
 
 
+DDP = "vit-ddp-N200-s0"
+
+
+@pytest.mark.slurm
+def test_a_data_parallel_job_runs_as_one_slurm_job_of_two_tasks(slurm_build, tmp_path):
+    """training.devices: 2 through the profile: one Slurm job with two tasks (and two GPUs, which the
+    CI node's are in name only), whose script starts the ranks with srun; they join one gloo group
+    on the CPU and train the run (4 epochs: the two ranks against one process are compared in
+    tests/unit/training/test_distributed.py)."""
+    workdir, _, _, env = slurm_build
+    ddp_group = {**RUNS_OVERLAY["runs"][0], "name": "vit-ddp", "train": {"epochs": 4, "devices": 2}}
+    overlay = tmp_path / "ddp.yaml"
+    overlay.write_text(yaml.safe_dump({"runs": [*RUNS_OVERLAY["runs"], ddp_group]}))
+    r = snakemake_slurm(workdir, env, f"results/runs/{DDP}/metrics.json", "--configfile", SMOKE, overlay, timeout=240)
+    assert r.returncode == 0, r.stdout[-6000:]
+    (job_id,) = submitted_job_ids(r.stdout)
+    shown = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True).stdout
+    assert "NumTasks=2" in shown, shown
+    log = (workdir / "results" / "logs" / "runs" / f"{DDP}.log").read_text()
+    assert "data-parallel training on 2 processes (srun)" in log, log[-3000:]
+    metrics = json.loads((workdir / "results" / "runs" / DDP / "metrics.json").read_text())
+    assert metrics["fit"]["devices"] == 2 and metrics["job"]["slurm_job_id"] == job_id
+    assert metrics["fit"]["steps"] == 4 * -(-200 // 64)  # each step one global batch (smoke: 64), split in two
+
+
 @pytest.mark.slurm
 def test_a_failing_job_fails_the_workflow(slurm_build, overlay):
     """A subset file of the wrong size makes the LightGBM training job fail inside Slurm."""
@@ -250,10 +276,10 @@ def budget_lines(output):
     return lines[0], jobs, total
 
 
-def paper_dry_run(workdir, *targets):
+def paper_dry_run(workdir, *targets, overlays=()):
     if not PLUGIN:
         pytest.skip("snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')")
-    return run_snakemake(workdir, "-n", "--profile", PROFILE, *targets, "--configfile", PAPER)
+    return run_snakemake(workdir, "-n", "--profile", PROFILE, *targets, "--configfile", PAPER, *overlays)
 
 
 def test_dry_run_on_the_paper_config_prints_the_gpu_hours(tmp_path):
@@ -278,6 +304,29 @@ def test_dry_run_on_the_paper_config_prints_the_gpu_hours(tmp_path):
     # time limit: 2 x the estimate (cluster.runtime_margin)
     vit_seconds = 1e6 * PAPER_EPOCHS * independent_flops_per_spectrum() / 50e12 + 300
     assert int(vit["runtime"]) == pytest.approx(2 * vit_seconds / 60, abs=1)
+
+
+def test_a_dry_run_prices_data_parallel_runs_for_their_gpus(tmp_path):
+    """training.devices: 4 on the paper config: each main ViT job asks Slurm for 4 GPUs and 4 tasks of
+    `threads` CPUs on one node (and 4 processes' memory), and is priced as 4 GPUs for its time at
+    cluster.ddp_efficiency (0.9) of ideal scaling."""
+    overlay = tmp_path / "devices.yaml"
+    overlay.write_text(yaml.safe_dump({"training": {"devices": 4}}))
+    targets = [f"results/runs/{rid}/metrics.json" for rid in paper_vit_specs()]
+    r = paper_dry_run(tmp_path, *targets, overlays=[overlay])  # laid over the paper config
+    assert r.returncode == 0, r.stdout[-4000:]
+    head, jobs, total = budget_lines(r.stdout)
+    assert len(jobs) == 5 and all(" 4 GPU " in j and "x 4 GPUs at 90% of ideal scaling" in j for j in jobs)
+    wall = {n: n * PAPER_EPOCHS * independent_flops_per_spectrum() / (50e12 * 4 * 0.9) + 300 for n in PAPER_N}
+    assert total == pytest.approx(sum(4 * s for s in wall.values()) / 3600, abs=0.01)
+    text = re.search(r"output: results/runs/vit-p16_h256_L6-N1000000-s0/metrics.json.*?resources: ([^\n]*)",
+                     r.stdout, re.S)[1]
+    res = dict(kv.split("=", 1) for kv in text.split(", "))
+    assert {k: res[k] for k in ("gpu", "tasks", "tasks_per_gpu", "cpus_per_task", "nodes", "mpi")} == \
+        {"gpu": "4", "tasks": "4", "tasks_per_gpu": "1", "cpus_per_task": "8", "nodes": "1", "mpi": "srun"}
+    one = paper_vit_specs()["vit-p16_h256_L6-N1000000-s0"]
+    assert int(res["mem_mb"]) == 4 * cluster.run_mem_mb(one, 4096, 20000)
+    assert int(res["runtime"]) == pytest.approx(2 * wall[1000000] / 60, abs=1)
 
 
 def test_dry_run_counts_only_the_planned_jobs_and_uses_benchmark_records(tmp_path):

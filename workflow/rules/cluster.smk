@@ -8,10 +8,16 @@ import sys
 
 from snakemake_interface_executor_plugins.settings import ExecMode
 
-from specvit.pipeline.job_resources import JobResources
+from specvit.pipeline.job_resources import JobResources, cap_local_cores, usable_cpus
 
 JOBS = JobResources(config)
 cluster_threads, cluster_resources = JOBS.threads, JOBS.resources
+
+# `--cores` larger than this machine: never more threads at once than it has CPUs (local runs only).
+_asked_cores = cap_local_cores(workflow.global_resources)
+if _asked_cores is not None and workflow.exec_mode == ExecMode.DEFAULT:
+    print(f"--cores {_asked_cores} is more than the {usable_cpus()} CPUs of this machine: jobs run with at most "
+          f"{usable_cpus()} threads in all (specvit.pipeline.job_resources.cap_local_cores)", file=sys.stderr)
 
 
 def train_spec(wildcards):

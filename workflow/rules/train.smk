@@ -25,11 +25,11 @@ rule train_run:
         "results/logs/runs/{run_id}.log",
     benchmark:
         "results/benchmarks/runs/{run_id}.tsv"
-    threads: cluster_threads(train_spec)
+    threads: cluster_threads(train_spec, data_parallel=True)
     resources:
-        gpu=lambda w: 1 if RUNS[w.run_id].model == "vit" else 0,
-        # cluster sizing (workflow/rules/cluster.smk, specvit.pipeline.cluster); ignored by local runs
-        **cluster_resources(train_spec),
+        # GPUs (training.devices for a ViT, which the job's script starts as DDP processes), and the
+        # cluster sizing (workflow/rules/cluster.smk, specvit.pipeline.cluster; ignored by local runs)
+        **cluster_resources(train_spec, data_parallel=True),
     conda:
         "../../envs/torch.yaml"
     script:

@@ -10,6 +10,7 @@ from specvit.runtime.io import log_to, remove_leftovers
 
 log_to(snakemake.log[0])
 
+from functools import partial
 from pathlib import Path
 
 for leftover in remove_leftovers(Path(snakemake.output.metrics).parent):  # the job owns its run folder
@@ -18,6 +19,8 @@ for leftover in remove_leftovers(Path(snakemake.output.metrics).parent):  # the 
 import torch
 
 from specvit.runtime.jobenv import describe, job_environment
+from specvit.training.config import TrainConfig
+from specvit.training.ddp_launch import launch_run
 from specvit.training.run import RunFiles, execute_run
 from specvit.training.spec import RunSpec
 
@@ -26,7 +29,10 @@ print(describe(job))
 
 torch.set_num_threads(snakemake.threads)
 spec = RunSpec(**{**snakemake.params.spec, "labels": tuple(snakemake.params.spec["labels"])})
-execute_run(
+devices = TrainConfig.from_dict(spec.train).devices if spec.model == "vit" else 1
+# training.devices > 1: that many DDP processes (torchrun here, srun in a Slurm job), sharing the job's threads
+run = execute_run if devices == 1 else partial(launch_run, devices=devices)
+run(
     spec,
     RunFiles(train=snakemake.input.train, val=snakemake.input.val, subset=snakemake.input.subset),
     out_dir=Path(snakemake.output.metrics).parent,

@@ -4,6 +4,9 @@ The workflow's training rules take their Slurm resources from here (through
 ``specvit.pipeline.job_resources``; ``train_run`` in ``workflow/rules/train.smk`` and the studies' jobs):
 
 * threads (= Slurm CPUs per task): ``threads`` of the config, LightGBM ``cluster.lightgbm_threads``;
+* a data-parallel ViT run (``training.devices`` = D > 1, rule ``train_run``) is D processes: D GPUs,
+  D Slurm tasks of ``threads`` CPUs each on one node, started by ``srun`` inside the job (the
+  plugin's ``mpi`` path), and D x the memory of one process (``data_parallel_resources``);
 * ``mem_mb``: the arrays a run holds in memory, which grow with N (``run_mem_mb``);
 * ``runtime`` (minutes, Slurm's time limit): ``cluster.runtime_margin`` x the estimated time, times
   the attempt number, so a job that timed out is retried with more time and resumes from ``last.pt``;
@@ -42,22 +45,42 @@ MIN_RUNTIME_MIN = 10           # Slurm time limit never below this
 JOB_OVERHEAD_S = 300.0
 
 
-def gpus_of(spec: RunSpec) -> int:
-    """GPUs a run asks for: one for a ViT, none for the baselines."""
-    return 1 if spec.model == "vit" else 0
+def processes_of(spec: RunSpec, data_parallel: bool = True) -> int:
+    """Processes of a run's job: ``training.devices`` for a ViT of a rule that starts data-parallel
+    runs (``train_run``), else one."""
+    if spec.model != "vit" or not data_parallel:
+        return 1
+    return int(spec.train.get("devices", 1))
 
 
-def run_threads(spec: RunSpec, config: dict) -> int:
-    """Threads (= Slurm CPUs per task) of a run: LightGBM may get many more than the others."""
+def gpus_of(spec: RunSpec, data_parallel: bool = True) -> int:
+    """GPUs a run asks for: one per process for a ViT, none for the baselines."""
+    return processes_of(spec, data_parallel) if spec.model == "vit" else 0
+
+
+def run_threads(spec: RunSpec, config: dict, data_parallel: bool = True) -> int:
+    """Threads of a run's job (= Slurm CPUs per task, per process): LightGBM may get many more than
+    the others; a data-parallel job's ``threads`` per process, all of them on one machine."""
     if spec.model == "lightgbm" and config["cluster"]["lightgbm_threads"]:
         return int(config["cluster"]["lightgbm_threads"])
-    return int(config["threads"])
+    return int(config["threads"]) * processes_of(spec, data_parallel)
 
 
-def run_mem_mb(spec: RunSpec, n_pixels: int, n_val: int) -> int:
-    """Memory request of a run in MB: its training arrays scale with N, plus validation and a base."""
+def data_parallel_resources(spec: RunSpec, config: dict) -> dict:
+    """Slurm resources of a data-parallel job (D > 1 processes; {} for one): D tasks, one per GPU, of
+    ``threads`` CPUs each, on one node, and ``mpi`` so that the job runs its own ``srun``."""
+    d = processes_of(spec)
+    if d == 1:
+        return {}
+    return {"tasks": d, "tasks_per_gpu": 1, "cpus_per_task": int(config["threads"]), "nodes": 1, "mpi": "srun"}
+
+
+def run_mem_mb(spec: RunSpec, n_pixels: int, n_val: int, data_parallel: bool = True) -> int:
+    """Memory request of a run in MB: its training arrays scale with N, plus validation and a base;
+    each process of a data-parallel run holds its own."""
     n_bytes = BYTES_PER_PIXEL[spec.model] * spec.n_train * n_pixels + VAL_BYTES_PER_PIXEL * n_val * n_pixels
-    return int(math.ceil(MEMORY_MARGIN * (BASE_MEMORY_MB + n_bytes / 2**20)))
+    one = int(math.ceil(MEMORY_MARGIN * (BASE_MEMORY_MB + n_bytes / 2**20)))
+    return one * processes_of(spec, data_parallel)
 
 
 def epochs_of(spec: RunSpec) -> int:
@@ -105,15 +128,16 @@ def load_records(results_dir="results") -> list[Record]:
     return records
 
 
-def _comparable(record: Record, spec: RunSpec) -> bool:
+def _comparable(record: Record, spec: RunSpec, gpus: int) -> bool:
     """Same model and architecture (ViT) or settings (baselines), and, for a job that asks for a
-    GPU, trained on a GPU: a laptop CPU's timing says nothing about a cluster GPU."""
+    GPU, trained on a GPU (a laptop CPU's timing says nothing about a cluster GPU) and on as many."""
     r = record.spec
     if r.model != spec.model or r.labels != spec.labels:
         return False
     if spec.model == "vit":
         same_batch = r.train.get("batch_size") == spec.train.get("batch_size")
-        return r.vit == spec.vit and same_batch and record.device.startswith("cuda")
+        same_gpus = int(r.train.get("devices", 1)) == max(1, gpus)
+        return r.vit == spec.vit and same_batch and same_gpus and record.device.startswith("cuda")
     return r.params == spec.params
 
 
@@ -138,24 +162,31 @@ class Estimate:
         return self.seconds / 3600.0
 
 
-def fallback_seconds(spec: RunSpec, n_pixels: int, gpu_tflops: float) -> Estimate:
+def fallback_seconds(spec: RunSpec, n_pixels: int, gpu_tflops: float, gpus: int = 1,
+                     ddp_efficiency: float = 1.0) -> Estimate:
     """The fallback model of a GPU job's time: its training FLOPs (N x epochs x ``vit_train_flops``)
-    at ``gpu_tflops`` sustained, plus ``JOB_OVERHEAD_S``."""
+    at ``gpu_tflops`` sustained per GPU, on ``gpus`` GPUs scaling at ``ddp_efficiency`` of ideal,
+    plus ``JOB_OVERHEAD_S``."""
     per_item = vit_train_flops(spec, n_pixels)
-    seconds = spec.n_train * epochs_of(spec) * per_item / (gpu_tflops * 1e12) + JOB_OVERHEAD_S
+    speedup = gpus * ddp_efficiency if gpus > 1 else 1.0
+    seconds = spec.n_train * epochs_of(spec) * per_item / (gpu_tflops * 1e12 * speedup) + JOB_OVERHEAD_S
+    scaling = f" x {gpus} GPUs at {ddp_efficiency:.0%} of ideal scaling" if gpus > 1 else ""
     return Estimate(seconds, "fallback",
-                    f"{per_item / 1e9:.2f} GFLOP per spectrum and epoch at {gpu_tflops:g} TFLOP/s")
+                    f"{per_item / 1e9:.2f} GFLOP per spectrum and epoch at {gpu_tflops:g} TFLOP/s{scaling}")
 
 
-def estimate_seconds(spec: RunSpec, records: list[Record], n_pixels: int, gpu_tflops: float) -> Estimate | None:
-    """Wall time of ``spec``'s job: the median seconds per spectrum and epoch of the comparable
-    records times its N x epochs; without records the fallback model for a GPU job, None otherwise."""
-    rates = [r.seconds_per_item for r in records if _comparable(r, spec)]
+def estimate_seconds(spec: RunSpec, records: list[Record], n_pixels: int, gpu_tflops: float, *,
+                     gpus: int | None = None, ddp_efficiency: float = 1.0) -> Estimate | None:
+    """Wall time of ``spec``'s job on ``gpus`` GPUs (None: ``gpus_of(spec)``): the median seconds per
+    spectrum and epoch of the comparable records (as many GPUs) times its N x epochs; without
+    records the fallback model for a GPU job, None otherwise."""
+    gpus = gpus_of(spec) if gpus is None else gpus
+    rates = [r.seconds_per_item for r in records if _comparable(r, spec, gpus)]
     if rates:
         seconds = statistics.median(rates) * spec.n_train * epochs_of(spec)
         return Estimate(seconds, "benchmarks", f"{len(rates)} benchmark record(s)")
-    if gpus_of(spec):
-        return fallback_seconds(spec, n_pixels, gpu_tflops)
+    if gpus:
+        return fallback_seconds(spec, n_pixels, gpu_tflops, gpus, ddp_efficiency)
     return None
 
 

@@ -38,18 +38,26 @@ def write_history(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def resume(path: Path, fp: str, model, opt, log, discard_stale: bool) -> dict:
+def discard_checkpoints(folder: Path, log) -> None:
+    """Delete a run folder's checkpoints and history (written by an earlier configuration)."""
+    for name in ("last.pt", "best.pt", "history.csv"):
+        (folder / name).unlink(missing_ok=True)
+    log(f"{folder}: checkpoints were written by an earlier configuration; starting afresh")
+
+
+def resume(path: Path, fp: str, model, opt, log, discard_stale: bool, *, remove: bool = True) -> dict | None:
     """The progress saved in ``path`` (``last.pt``), with its weights and optimizer state loaded into
-    ``model`` and ``opt``; a fresh state when the checkpoint is stale and ``discard_stale``."""
+    ``model`` and ``opt``; a fresh state when the checkpoint is stale and ``discard_stale`` (its
+    files deleted; with ``remove`` False they are left, and None says they are stale)."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # a truncated or foreign file
         raise ValueError(f"cannot resume from {path}: not a readable checkpoint ({exc}); "
                          f"delete it to start the run afresh") from None
     if ckpt.get("fingerprint") != fp and discard_stale:
-        for name in ("last.pt", "best.pt", "history.csv"):
-            (path.parent / name).unlink(missing_ok=True)
-        log(f"{path.parent}: checkpoints were written by an earlier configuration; starting afresh")
+        if not remove:
+            return None
+        discard_checkpoints(path.parent, log)
         return dict(FRESH_STATE, history=[])
     if ckpt.get("fingerprint") != fp:
         raise ValueError(f"cannot resume from {path}: it was written by a different configuration "

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 LOSSES = ("mse", "l1", "huber", "gaussian_nll")
 LABEL_NORMS = ("standard", "minmax")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICE_DATA = ("auto", "resident", "stream")
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,14 @@ class TrainConfig:
     cache_mb: float = 4096.0          # training spectra held in RAM; larger subsets stream from HDF5
     fresh_noise: bool = True          # a new noise draw every epoch; False: one fixed draw per spectrum
     min_steps: int = 0                # fewest optimizer steps: small sets get more epochs (0: epochs alone)
+    device_data: str = "auto"         # auto | resident | stream: training spectra held in the device's memory
+    device_data_budget: float = 0.5   # share of the device's memory the resident spectra may take
+    compile: bool = False             # torch.compile the model for the training steps
+    devices: int = 1                  # data-parallel processes (GPUs) of a run; > 1: DDP (specvit.training.ddp_launch)
 
     def __post_init__(self):
         for name, allowed in (("loss", LOSSES), ("label_norm", LABEL_NORMS), ("precision", PRECISIONS),
-                              ("on_nonfinite", ("stop", "skip"))):
+                              ("on_nonfinite", ("stop", "skip")), ("device_data", DEVICE_DATA)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"training.{name} = {getattr(self, name)!r} is not one of {allowed}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -44,6 +49,14 @@ class TrainConfig:
             raise ValueError(f"training.min_steps = {self.min_steps!r}; expected 0 (off) or a positive step count")
         if not self.cache_mb > 0:
             raise ValueError(f"training.cache_mb = {self.cache_mb!r}; expected a positive size in MiB")
+        if not 0 < self.device_data_budget <= 1:
+            raise ValueError(f"training.device_data_budget = {self.device_data_budget!r}; expected a share of the "
+                             f"device's memory in (0, 1]")
+        if isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 1:
+            raise ValueError(f"training.devices = {self.devices!r}; expected a positive number of processes (GPUs)")
+        if self.devices > 1 and self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"training.devices = {self.devices} with training.device = {self.device!r}: each "
+                             f"process takes its own GPU; use device auto, cuda or cpu")
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """Epochs to train: ``epochs``, raised so that at least ``min_steps`` optimizer steps are taken

@@ -56,11 +56,14 @@ def execute_run(spec: RunSpec, files: RunFiles, out_dir, *, val_noise_seed: int,
 
     from specvit.evaluation.metrics import point_metrics
     from specvit.training.device import peak_memory_mb
+    from specvit.training.distributed import World
     from specvit.training.trainer import RunFolder
 
     out_dir = Path(out_dir)
+    main_rank = World.current().main  # a data-parallel run's other ranks train and write nothing
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(spec.to_dict(), out_dir / "run.json")
+    if main_rank:
+        write_json(spec.to_dict(), out_dir / "run.json")
     rows = load_subset(files.subset)
     if rows.size != spec.n_train:
         raise ValueError(f"{files.subset}: holds {rows.size} rows, run {spec.run_id} needs N={spec.n_train}")
@@ -75,6 +78,8 @@ def execute_run(spec: RunSpec, files: RunFiles, out_dir, *, val_noise_seed: int,
         identity = {"n_train": spec.n_train, "noise_level": spec.noise_level}
         info = model.fit(flux, y_train, x_val, y_val, log=log, wave=read_wave(files.train),
                          run=RunFolder(out_dir, identity, discard_stale=True))
+        if not main_rank:
+            return info
     else:
         from specvit.data.loader import fixed_noisy
 

@@ -6,14 +6,22 @@ improves it writes ``best.pt``. Started again on a folder with a ``last.pt``, it
 there: batch order and noise depend only on (seed, epoch) and dropout is reseeded per epoch, so
 on a CPU a resumed run ends with exactly the weights of an uninterrupted one.
 
-``train`` reads as its three steps: ``_set_up`` (scaler, batches, optimizer), ``_train_epoch``
-(one pass over the batches) and ``_end_epoch`` (validation, checkpoints, history).
+``train`` reads as its three steps: ``_set_up`` (scaler, batches, optimizer), an epoch of steps
+(``specvit.training.steps``) and ``_end_epoch`` (validation, checkpoints, history).
+
+Where the batches come from: on a CPU (the default ``training.device_data: auto``) the loader of
+``specvit.data.loader`` draws them in the trainer's thread and every step is read back at once,
+as always. On a GPU the training subset moves to the device's memory when it fits
+``training.device_data_budget`` of it and the batches are drawn there
+(``specvit.data.device_loader.DeviceBatches``); otherwise the same loader runs in a background
+thread that hands pinned batches over (``prefetched``). There, and wherever the data are resident
+(``device_data: resident`` also on a CPU), the steps are not read back until the epoch ends
+(``steps.device_epoch``). ``training.compile`` compiles the model for the training steps;
+``training.devices`` > 1 runs are several processes (``specvit.training.distributed``).
 """
 from __future__ import annotations
 
 import math
-import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,22 +29,31 @@ from typing import Any
 import numpy as np
 import torch
 
-from specvit.data.loader import InMemorySpectra, NoisyBatches, epoch_generator
+from specvit.data.device_loader import DeviceBatches, prefetched
+from specvit.data.loader import InMemorySpectra, NoisyBatches
 from specvit.evaluation.metrics import point_metrics
-from specvit.runtime.pause import pause_point
-from specvit.training.checkpoints import FRESH_STATE, fingerprint, resume, save_checkpoint, write_history
+from specvit.training.checkpoints import (
+    FRESH_STATE,
+    discard_checkpoints,
+    fingerprint,
+    resume,
+    save_checkpoint,
+    write_history,
+)
 from specvit.training.config import TrainConfig
-from specvit.training.device import autocast_dtype, peak_memory_mb, predict_normalised, resolve_device
-from specvit.training.optim import loss_fn, lr_at, make_optimizer
+from specvit.training.device import (
+    autocast_dtype,
+    choose_data_path,
+    peak_memory_mb,
+    predict_normalised,
+    resolve_device,
+)
+from specvit.training.distributed import World
+from specvit.training.optim import make_optimizer
 from specvit.training.scaling import LabelScaler
+from specvit.training.steps import TrainingDiverged, TrainingOutOfMemory, device_epoch, host_epoch
 
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
-
-
-class TrainingOutOfMemory(RuntimeError):
-    """The accelerator ran out of memory; the message names the batch size to try."""
+__all__ = ["RunFolder", "TrainConfig", "TrainingData", "TrainingDiverged", "TrainingOutOfMemory", "train"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +99,11 @@ class _Run:
     device: torch.device
     amp: torch.dtype | None
     scaler: LabelScaler
-    batches: NoisyBatches
+    batches: NoisyBatches | DeviceBatches
+    data_path: str                  # "stream" (the host loader) or "resident" (DeviceBatches)
+    world: World                    # this process among the data-parallel ranks
+    step_model: torch.nn.Module     # what the steps call: the model, compiled and/or in DDP
+    lr: torch.Tensor | None         # the device loop's learning rate (a tensor the optimizer reads)
     weights: torch.Tensor           # loss weight per label
     main: int                       # the label that validation scores: log g, else the first
     y_val: np.ndarray               # [N_val, K] float64
@@ -106,6 +127,13 @@ class _Run:
         """What every checkpoint records besides the weights."""
         return {"labels": list(self.data.labels), "scaler": self.scaler.to_dict(), "fingerprint": self.fingerprint}
 
+    def epoch_batches(self, epoch: int):
+        """The batches of ``epoch``: drawn on the device, prefetched for a GPU, or drawn here."""
+        batches = self.batches.epoch(epoch)
+        if self.data_path == "stream" and self.device.type == "cuda":
+            return prefetched(batches, self.device)
+        return batches
+
 
 def train(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, run: RunFolder | str | Path, *,
           log=print) -> dict:
@@ -113,24 +141,52 @@ def train(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, run: Run
     checkpoints in ``run`` (a folder, or a ``RunFolder`` with the identity that must match to
     resume there). Returns the run summary (also in the folder)."""
     folder = run if isinstance(run, RunFolder) else RunFolder(Path(run))
-    folder.path.mkdir(parents=True, exist_ok=True)
-    r = _set_up(model, cfg, data, folder)
-    state = dict(FRESH_STATE, history=[])
-    if r.last_path.exists():
-        state = resume(r.last_path, r.fingerprint, model, r.opt, log, folder.discard_stale)
+    world = World.current()
+    if world.main:
+        folder.path.mkdir(parents=True, exist_ok=True)
+    r = _set_up(model, cfg, data, folder, world, log)
+    if cfg.devices != world.size and world.main:
+        log(f"training.devices = {cfg.devices}, but {world.size} process(es) train this run (only the rule "
+            f"train_run starts data-parallel runs; specvit.training.ddp_launch)")
+    state = _resume(r, folder, log if world.main else _quiet)
+    epoch_of = device_epoch if r.lr is not None else host_epoch
     for epoch in range(state["epoch"], r.epochs):
-        torch.manual_seed(int(epoch_generator(cfg.seed + 1, epoch).initial_seed()))  # dropout, if any
-        _end_epoch(r, state, epoch, _train_epoch(r, state, epoch, log), log)
+        torch.manual_seed(world.dropout_seed(cfg.seed, epoch))  # dropout, if any
+        _end_epoch(r, state, epoch, epoch_of(r, state, epoch, log), log)
+    world.barrier()  # every rank may read best.pt once rank 0 has written it
     if state["best_epoch"] is None:
         raise TrainingDiverged(f"no epoch of {folder.path} produced a finite validation R^2; no best checkpoint")
     return {"best_epoch": state["best_epoch"], "best_val_r2": state["best_r2"], "epochs": state["epoch"],
             "steps": state.get("steps", 0), "fresh_noise": cfg.fresh_noise, "train_seconds": state["train_seconds"],
             "skipped_steps": state["skipped_steps"],
             "device": str(r.device), "precision": str(r.amp or torch.float32).replace("torch.", ""),
+            "data": r.data_path, "compiled": cfg.compile, "devices": world.size,
             "peak_memory_mb": peak_memory_mb(r.device), "scaler": r.scaler.to_dict()}
 
 
-def _set_up(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, folder: RunFolder) -> _Run:
+def _quiet(*_args) -> None:
+    pass
+
+
+def _resume(r: _Run, folder: RunFolder, log) -> dict:
+    """The progress to continue from: fresh, or ``last.pt``'s (read by every rank; a stale one is
+    deleted by rank 0 once every rank has read it)."""
+    has_last = r.last_path.exists()
+    r.world.barrier()  # every rank has looked before any deletes
+    state = dict(FRESH_STATE, history=[])
+    if has_last:
+        resumed = resume(r.last_path, r.fingerprint, r.model, r.opt, log, folder.discard_stale, remove=False)
+        r.world.barrier()
+        if resumed is None:
+            if r.world.main:
+                discard_checkpoints(r.folder, log)
+        else:
+            state = resumed
+    return state
+
+
+def _set_up(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, folder: RunFolder, world: World,
+            log) -> _Run:
     """Label scaler, noisy batches, schedule, fingerprint, then the model on its device and its optimizer."""
     device = resolve_device(cfg.device)
     amp = autocast_dtype(cfg.precision, device)
@@ -139,8 +195,15 @@ def _set_up(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, folder
     y_va = np.stack([data.y_val[lab] for lab in labels], axis=1).astype(np.float64)
     scaler = LabelScaler.fit(y_tr, cfg.label_norm)
     store = InMemorySpectra(data.flux, data.error) if isinstance(data.flux, np.ndarray) else data.flux
-    batches = NoisyBatches.from_store(store, scaler.transform(y_tr), cfg.batch_size, cfg.noise_level, cfg.seed,
-                                      fresh_noise=cfg.fresh_noise)
+    data_path = choose_data_path(cfg, device, store.n, store.n_pixels)
+    kind = DeviceBatches if data_path == "resident" else NoisyBatches.from_store
+    batches = kind(store, scaler.transform(y_tr), cfg.batch_size, cfg.noise_level, cfg.seed,
+                   fresh_noise=cfg.fresh_noise, **({"device": device} if data_path == "resident" else {}))
+    if data_path == "resident" and world.main:
+        log(f"training data: the {store.n} spectra held on {device}, batches and noise drawn there")
+    # read nothing back until an epoch ends: on an accelerator, and with resident data (needs the
+    # fused AdamW; fp16's loss scaling reads back every step and keeps the host loop)
+    deferred = (device.type != "cpu" or data_path == "resident") and amp is not torch.float16
     weights = torch.tensor([float(cfg.label_weights.get(lab, 1.0)) for lab in labels], device=device)
     main = labels.index("logg") if "logg" in labels else 0
     steps_per_epoch = len(batches)
@@ -151,52 +214,17 @@ def _set_up(model: torch.nn.Module, cfg: TrainConfig, data: TrainingData, folder
 
     torch.manual_seed(cfg.seed)
     model.to(device)
-    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay, fused=True if deferred else None)
     grad_scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
+    step_model = world.wrap(model, device)
+    if cfg.compile:
+        step_model = torch.compile(step_model)
     return _Run(model=model, cfg=cfg, data=data, folder=folder.path, device=device, amp=amp, scaler=scaler,
-                batches=batches, weights=weights, main=main, y_val=y_va, steps_per_epoch=steps_per_epoch,
+                batches=batches, data_path=data_path, world=world, step_model=step_model,
+                lr=torch.tensor(cfg.lr, device=device) if deferred else None,
+                weights=weights, main=main, y_val=y_va, steps_per_epoch=steps_per_epoch,
                 epochs=epochs, total_steps=total_steps, warmup_steps=warmup_steps, fingerprint=fp, opt=opt,
                 grad_scaler=grad_scaler)
-
-
-def _train_epoch(r: _Run, state: dict, epoch: int, log) -> tuple[list[float], list[float], float, float]:
-    """One pass over the batches: (losses, gradient norms, the last learning rate, seconds)."""
-    model, cfg, opt, device, amp = r.model, r.cfg, r.opt, r.device, r.amp
-    model.train()
-    t0 = time.perf_counter()
-    losses, grad_norms = [], []
-    for step, (xb, yb) in enumerate(r.batches.epoch(epoch)):
-        global_step = epoch * r.steps_per_epoch + step
-        lr = lr_at(global_step, r.total_steps, r.warmup_steps, cfg) * state["lr_factor"]
-        for group in opt.param_groups:
-            group["lr"] = lr
-        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-        with _name_batch_size_on_oom(cfg, device, f"epoch {epoch + 1}, step {step + 1}"):
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = loss_fn(model(xb), yb, cfg, r.weights)
-        if not torch.isfinite(loss):
-            if cfg.on_nonfinite == "stop":
-                good = f"{r.last_path} (after epoch {state['epoch']})" if r.last_path.exists() else "none yet"
-                raise TrainingDiverged(f"non-finite training loss ({loss.item()}) at epoch {epoch + 1}, "
-                                       f"step {step + 1}; last good checkpoint: {good}. Try a lower "
-                                       f"learning rate, a longer warm-up or gradient clipping.")
-            opt.zero_grad(set_to_none=True)
-            state["lr_factor"] *= 0.5
-            state["skipped_steps"] += 1
-            log(f"epoch {epoch + 1} step {step + 1}: non-finite loss, step skipped, "
-                f"learning rate factor now {state['lr_factor']:g}")
-            continue
-        with _name_batch_size_on_oom(cfg, device, f"epoch {epoch + 1}, step {step + 1} (backward)"):
-            r.grad_scaler.scale(loss).backward()
-        r.grad_scaler.unscale_(opt)
-        max_norm = cfg.clip if cfg.clip > 0 else float("inf")
-        grad_norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)))
-        r.grad_scaler.step(opt)
-        r.grad_scaler.update()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        pause_point("train_step")
-    return losses, grad_norms, lr, time.perf_counter() - t0
 
 
 def _end_epoch(r: _Run, state: dict, epoch: int, trained: tuple, log) -> None:
@@ -215,8 +243,12 @@ def _end_epoch(r: _Run, state: dict, epoch: int, trained: tuple, log) -> None:
     state["history"].append(row)
     state["epoch"] = epoch + 1
     state["train_seconds"] += seconds
-    if math.isfinite(val_r2) and val_r2 > state["best_r2"]:
+    improved = math.isfinite(val_r2) and val_r2 > state["best_r2"]
+    if improved:
         state["best_r2"], state["best_epoch"] = val_r2, epoch + 1
+    if not r.world.main:  # every rank keeps the same state; rank 0 writes it
+        return
+    if improved:
         save_checkpoint({"model": r.model.state_dict(), "epoch": epoch + 1, **r.extras()}, r.best_path)
     save_checkpoint({"model": r.model.state_dict(), "optimizer": r.opt.state_dict(), "state": state, **r.extras()},
                     r.last_path)
@@ -224,19 +256,3 @@ def _end_epoch(r: _Run, state: dict, epoch: int, trained: tuple, log) -> None:
     log(f"epoch {epoch + 1}/{r.epochs}  loss {row['train_loss']:.4f}  val R2 {val_r2:.4f}  "
         f"val MAE {val_mae:.4f}  lr {lr:.2e}  |g| {row['grad_norm_median']:.2f}  "
         f"{row['samples_per_s']:,.0f} samples/s")
-
-
-@contextmanager
-def _name_batch_size_on_oom(cfg: TrainConfig, device: torch.device, where: str):
-    """Turn an accelerator out-of-memory error into one that says which batch size to try.
-
-    Checkpoints are untouched, so rerunning with the smaller batch size starts afresh (the batch
-    size is part of the run's fingerprint) and nothing half-written is left."""
-    try:
-        yield
-    except torch.OutOfMemoryError as exc:
-        smaller = max(1, cfg.batch_size // 2)
-        raise TrainingOutOfMemory(
-            f"{device} ran out of memory at {where} with training.batch_size = {cfg.batch_size}; "
-            f"try training.batch_size: {smaller} (or a smaller ViT preset, or precision bf16). "
-            f"Original error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None

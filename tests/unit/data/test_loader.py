@@ -189,3 +189,97 @@ def test_a_fixed_draw_gives_every_row_the_same_noise_every_epoch_in_any_store(tm
     assert abs(float(eps.mean())) < 0.02 and abs(float(eps.std()) - 1.0) < 0.02
     other_seed = noisy_by_row(NoisyBatches(flux, error, targets, 64, 1.0, seed=4, fresh_noise=False), 0, flux)
     assert not torch.equal(first[0], other_seed[0])
+
+
+# ----------------------------------------------------------------------------- the device's batches
+
+
+def test_device_batches_on_the_cpu_are_the_in_ram_batches_from_any_store(tmp_path):
+    """Fresh noise: on the CPU device the device path draws order and noise from the same seeded
+    generator in the same order as the host loader, so the batches are identical; the subset may
+    come from RAM or be read from the file (a cache smaller than the subset)."""
+    from specvit.data.device_loader import DeviceBatches
+
+    path = make_file(tmp_path / "train.h5", 700)
+    rows = np.sort(np.random.default_rng(1).choice(700, 500, replace=False))
+    flux, error = read_arrays(path, rows)
+    targets = np.random.default_rng(2).normal(size=(500, 2))
+    host = NoisyBatches(flux, error, targets, 64, 1.0, seed=3)
+    for store in (InMemorySpectra(flux, error), HDF5Spectra(path, rows, cache_mb=0.05)):
+        resident = DeviceBatches(store, targets, 64, 1.0, 3, fresh_noise=True, device=torch.device("cpu"))
+        assert len(resident) == len(host) == 8
+        for epoch in (0, 4):
+            for (xa, ya), (xb, yb) in zip(all_batches(host, epoch), all_batches(resident, epoch), strict=True):
+                assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert torch.equal(torch.from_numpy(flux), torch.from_numpy(read_arrays(path, rows)[0]))  # the store untouched
+
+
+def test_device_batches_with_a_fixed_draw_keep_each_rows_noise_whatever_the_subset(monkeypatch):
+    """fresh_noise False on the device: each row gets one draw for the run, a function of (seed, row)
+    only (here: the same whether the set has 1,500 or 2,100 rows, i.e. across the device's blocks
+    and upload slices), 1-sigma as ``error`` says, and only the batch order changes per epoch."""
+    import specvit.data.device_loader as device_loader
+
+    n, p = 2100, 16
+    rng = np.random.default_rng(0)
+    flux = np.repeat(np.arange(n, dtype=np.float32)[:, None], p, axis=1)
+    error = rng.uniform(0.01, 0.1, (n, p)).astype(np.float32)
+    targets = np.arange(n, dtype=np.float64)[:, None]
+
+    def noisy(m, epoch, seed=3):
+        batches = device_loader.DeviceBatches(InMemorySpectra(flux[:m], error[:m]), targets[:m], 256, 1.0, seed,
+                                              fresh_noise=False, device=torch.device("cpu"))
+        got = all_batches(batches, epoch)
+        ids = torch.cat([y[:, 0] for _, y in got]).long()
+        out = torch.empty(m, p)
+        out[ids] = torch.cat([x for x, _ in got])
+        return out, ids
+
+    monkeypatch.setattr(device_loader, "UPLOAD_ROWS", 1024)  # more than one upload slice
+    first, order0 = noisy(n, 0)
+    again, order1 = noisy(n, 5)
+    part, _ = noisy(1500, 0)
+    assert torch.equal(first, again) and not torch.equal(order0, order1)
+    assert sorted(order0.tolist()) == list(range(n))
+    assert torch.equal(first[:1500], part)
+    eps = (first - torch.from_numpy(flux)) / torch.from_numpy(error)
+    assert abs(float(eps.mean())) < 0.02 and abs(float(eps.std()) - 1.0) < 0.02
+    assert not torch.equal(eps[0], eps[1]) and not torch.equal(eps[0], eps[1024])  # rows and blocks differ
+    assert not torch.equal(first, noisy(n, 0, seed=4)[0])
+
+
+def test_prefetched_batches_are_the_batches_errors_included_and_an_early_stop_ends_the_thread():
+    import threading
+
+    from specvit.data.device_loader import prefetched
+
+    items = [(torch.full((2, 3), float(i)), torch.tensor([i])) for i in range(7)]
+    got = list(prefetched(iter(items), torch.device("cpu")))
+    assert len(got) == 7 and all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(got, items))
+
+    def failing():
+        yield items[0]
+        raise OSError("the file went away")
+
+    stream = prefetched(failing(), torch.device("cpu"))
+    assert torch.equal(next(stream)[0], items[0][0])
+    try:
+        next(stream)
+        raise AssertionError("the producer's error was swallowed")
+    except OSError as e:
+        assert "the file went away" in str(e)
+
+    closed = []
+
+    def endless():
+        try:
+            while True:
+                yield items[0]
+        finally:
+            closed.append(True)
+
+    stream = prefetched(endless(), torch.device("cpu"), depth=2)
+    next(stream)
+    stream.close()  # the consumer stops early (an error in the training step)
+    assert closed == [True]
+    assert not any(t.name == "specvit-prefetch" for t in threading.enumerate())

@@ -1,5 +1,6 @@
 """The trainer: schedule, losses, label scaling, checkpoints, exact resume, failure modes."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -224,3 +225,121 @@ def test_min_steps_raises_the_epochs_of_a_small_set_and_history_counts_the_steps
     assert history["lr"].iloc[-1] == pytest.approx(lr_at(11, 12, 3, cfg))  # the schedule spans all 4 epochs
     with pytest.raises(ValueError, match="training.min_steps = -1"):
         TrainConfig(min_steps=-1)
+
+
+# ---------------------------------------------------------------- the accelerator's path, run on the CPU
+
+
+def test_resident_data_resume_exactly_and_train_like_the_host_loader(tmp_path):
+    """device_data: resident on the CPU runs the accelerator's path (batches drawn where the data
+    are, nothing read back until an epoch ends, fused AdamW with a tensor learning rate): killed
+    after epoch 2 of 3 and resumed it ends with the uninterrupted run's weights, and it trains like the
+    host loader (the same batches on the CPU; the fused AdamW rounds differently)."""
+    flux, error, y, x_val, y_val = toy_data()
+    data = TrainingData(("logg",), flux, error, y, x_val, y_val)
+    resident = TrainConfig(epochs=3, batch_size=16, lr=3e-3, seed=5, device_data="resident")
+    quiet = lambda *a: None  # noqa: E731
+    info = train(tiny_model(), resident, data, tmp_path / "straight", log=quiet)
+    assert info["data"] == "resident" and info["steps"] == 3 * 16
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_epoch_2(msg):
+        if msg.startswith("epoch 2/"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(tiny_model(), resident, data, tmp_path / "resumed", log=kill_after_epoch_2)
+    train(tiny_model(seed=99), resident, data, tmp_path / "resumed", log=quiet)
+    a, b = state_of(tmp_path / "straight" / "last.pt"), state_of(tmp_path / "resumed" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    host = train(tiny_model(), TrainConfig(epochs=3, batch_size=16, lr=3e-3, seed=5), data, tmp_path / "host",
+                 log=quiet)
+    assert host["data"] == "stream"
+    c = state_of(tmp_path / "host" / "last.pt")
+    assert all(torch.allclose(a[k], c[k], rtol=1e-4, atol=1e-4) for k in a)
+    import pandas as pd
+
+    h_res, h_host = pd.read_csv(tmp_path / "straight" / "history.csv"), pd.read_csv(tmp_path / "host" / "history.csv")
+    assert h_res["lr"].tolist() == pytest.approx(h_host["lr"].tolist(), rel=1e-6)
+    assert h_res["train_loss"].tolist() == pytest.approx(h_host["train_loss"].tolist(), rel=1e-4)
+    assert h_res["grad_norm_max"].tolist() == pytest.approx(h_host["grad_norm_max"].tolist(), rel=1e-3)
+
+
+@pytest.mark.parametrize("on_nonfinite", ["stop", "skip"])
+def test_the_device_loop_stops_and_skips_at_the_steps_the_host_loop_does(tmp_path, on_nonfinite):
+    """The non-finite check read once per epoch on the device names the same epoch and step (stop),
+    or skips the same steps with the same halved learning rates (skip), as the per-step check."""
+    flux, error, y, x_val, y_val = toy_data()
+    error = error.copy()
+    error[5, 3] = np.inf
+    data = TrainingData(("logg",), flux, error, y, x_val, y_val)
+    outcome = {}
+    for path in ("stream", "resident"):
+        cfg = TrainConfig(epochs=2, batch_size=16, on_nonfinite=on_nonfinite, device_data=path)
+        messages = []
+        try:
+            info = train(tiny_model(), cfg, data, tmp_path / path, log=messages.append)
+            outcome[path] = ([m for m in messages if "non-finite" in m], info["skipped_steps"], info["steps"])
+        except TrainingDiverged as exc:
+            outcome[path] = str(exc)
+            assert not (tmp_path / path / "best.pt").exists()
+    assert outcome["stream"] == outcome["resident"]
+    if on_nonfinite == "stop":
+        assert re.match(r"non-finite training loss \(nan\) at epoch 1, step \d+; last good checkpoint: none yet",
+                        outcome["resident"])
+    else:
+        skipped, n_skipped, steps = outcome["resident"]
+        assert n_skipped == 2 and steps == 2 * 16 - 2
+        assert skipped[-1].startswith("epoch 2 step") and skipped[-1].endswith("learning rate factor now 0.25")
+
+
+def test_a_compiled_model_trains_like_the_eager_one(tmp_path):
+    """training.compile: torch.compile (inductor) of the tiny preset follows the eager loss curve."""
+    from specvit.models.vit import ViTConfig, build_vit
+
+    def tiny_preset():
+        torch.manual_seed(0)
+        return build_vit(ViTConfig.from_preset("tiny", P))
+
+    flux, error, y, x_val, y_val = toy_data(n=128)
+    data = TrainingData(("logg",), flux, error, y, x_val, y_val)
+    curves = {}
+    for compiled in (False, True):
+        info = train(tiny_preset(), TrainConfig(epochs=2, batch_size=32, lr=3e-3, compile=compiled), data,
+                     tmp_path / str(compiled), log=lambda *a: None)
+        assert info["compiled"] is compiled
+        curves[compiled] = pd_history(tmp_path / str(compiled))
+    assert curves[True]["train_loss"].tolist() == pytest.approx(curves[False]["train_loss"].tolist(), rel=1e-4)
+    assert curves[True]["val_r2"].tolist() == pytest.approx(curves[False]["val_r2"].tolist(), abs=1e-4)
+
+
+def pd_history(folder):
+    import pandas as pd
+
+    return pd.read_csv(folder / "history.csv")
+
+
+def test_resident_data_must_fit_the_device_budget(monkeypatch):
+    from specvit.training import device as device_module
+
+    monkeypatch.setattr(device_module, "device_memory_bytes", lambda device: 8 * 2**30)  # an 8 GiB GPU
+    gpu = torch.device("cuda", 0)
+    n, p = 200_000, 4096  # flux + error: 6.1 GiB; the fixed noisy flux alone: 3.05 GiB
+    assert device_module.choose_data_path(TrainConfig(), gpu, n, p) == "stream"          # over half of 8 GiB
+    assert device_module.choose_data_path(TrainConfig(fresh_noise=False), gpu, n, p) == "resident"
+    assert device_module.choose_data_path(TrainConfig(device_data_budget=0.8), gpu, n, p) == "resident"
+    assert device_module.choose_data_path(TrainConfig(device_data="stream"), gpu, 10, p) == "stream"
+    assert device_module.choose_data_path(TrainConfig(), torch.device("cpu"), 10, p) == "stream"
+    with pytest.raises(ValueError, match=r"training.device_data = 'resident': the 200000 training spectra need "
+                                         r"6.10 GiB on cuda:0, more than training.device_data_budget = 0.5 of its "
+                                         r"8.0 GiB"):
+        device_module.choose_data_path(TrainConfig(device_data="resident"), gpu, n, p)
+    for bad, message in (({"device_data_budget": 0}, "training.device_data_budget = 0;"),
+                         ({"device_data": "gpu"}, "training.device_data = 'gpu' is not one of"),
+                         ({"devices": 0}, "training.devices = 0; expected a positive number"),
+                         ({"devices": 2, "device": "cuda:1"}, "each process takes its own GPU")):
+        with pytest.raises(ValueError, match=re.escape(message) if "'" not in message else message):
+            TrainConfig(**bad)
