@@ -83,7 +83,7 @@ def plot_spectra_examples(pdf_path, png_path, teffs=(4000.0, 5000.0, 5900.0), lo
                     ax_f[col].plot(wave[sel], flux[row, sel], lw=0.6, color=PALETTE[j],
                                    label=f"log g = {logg:g}")
                     ax_d[col].plot(wave[sel], dflux[row, sel], lw=0.6, color=PALETTE[j])
-            ax_f[0].set_ylabel("flux / median")
+            ax_f[0].set_ylabel("flux / mean")
             ax_d[0].set_ylabel(r"$\partial$flux/$\partial$log g")
             ax_f[0].set_title(f"Teff = {teff:.0f} K, [M/H] = {m_h:+.1f}", loc="left")
             for ax in (ax_f[0], ax_d[0]):
