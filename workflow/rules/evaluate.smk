@@ -31,9 +31,10 @@ rule evaluate_run:
 
 
 rule ceiling:
-    """5D and 1D Fisher/CRLB ceilings of log g per magnitude (median, mse, bayes)."""
+    """5D and 1D Fisher/CRLB ceilings of log g per magnitude (median, mse, bayes), and mmse_sim's rows."""
     input:
         test=data_path("test"),
+        sim=targets.ceiling_sim_inputs(config),
     output:
         csv=report("results/tables/ceiling.csv", caption="../report/ceiling.rst", category=SECTIONS["ceiling"],
                    labels={"name": "ceiling", "format": "CSV"}),

@@ -50,6 +50,10 @@ def consistency_messages(config: dict) -> list[str]:
         if missing:
             msgs.append(f"config key 'runs[{i}].n_train' ({group['name']}) has N={missing}, which are not in "
                         f"'data.subsets' {sorted(subsets)}; add them there")
+    sim = config["ceiling"]["mmse_sim"]
+    if data["source"] == "synthetic" and sim["enabled"] and sim["n_stars"] > data["n_test"]:
+        msgs.append(f"config key 'ceiling.mmse_sim.n_stars' ({sim['n_stars']}) exceeds the test stars "
+                    f"'data.n_test' ({data['n_test']})")
     if data["source"] == "hdf5":
         for split in targets.SPLITS:
             if not Path(data[split]).is_file():

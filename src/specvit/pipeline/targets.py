@@ -80,6 +80,13 @@ def core_targets(runs: dict[str, RunSpec], group_runs) -> list[str]:
             + figures("fig1_r2_vs_snr", "fig3_scaling", "pred_vs_true", *(["learning_curves"] if has_vit else [])))
 
 
+def ceiling_sim_inputs(config: dict) -> list[str]:
+    """The simulated Bayes bound's rows that ceiling.csv takes in: synthetic data with
+    ``ceiling.mmse_sim.enabled`` only (it needs the forward model)."""
+    on = is_synthetic(config) and config["ceiling"]["mmse_sim"]["enabled"]
+    return ["results/tables/ceiling_sim.csv"] if on else []
+
+
 def ablation_targets(ablations: dict) -> list[str]:
     """Table and figure of every declared ablation (names in specvit.studies.ablations.KINDS), and the
     tokenization ablation's initial gradient norms."""
