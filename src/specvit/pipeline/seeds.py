@@ -23,6 +23,10 @@ SEED_OFFSETS = {
     "finetune_subsets": 101,
     "shift": 102,
     "shift_finetune": 103,
+    # the nuisance study's own splits
+    "nuisance_train": 104,
+    "nuisance_val": 105,
+    "nuisance_test": 106,
 }
 
 

@@ -105,6 +105,8 @@ def study_targets(studies: Studies) -> list[str]:
         out += tables("pretrain_finetune") + figures("fig_pretrain_finetune")
     if studies.shift_models and c["domain_shift"]["enabled"]:
         out += tables("domain_shift") + figures("fig_domain_shift")
+    if studies.nuisance_models and c["nuisance_study"]["enabled"]:
+        out += tables("nuisance_study") + figures("fig_nuisance_study")
     return out
 
 
