@@ -42,7 +42,7 @@ rule nuisance_subset:
     input:
         h5=NUISANCE_DATA["train"],
     output:
-        npy=f"{NUISANCE_DIR}/data/subsets/N{NUISANCE_N}.npy",
+        npy=[f"{NUISANCE_DIR}/data/subsets/N{NUISANCE_N}.npy"],
     params:
         sizes=[NUISANCE_N],
         seed=stream_seed("subsets"),

@@ -114,11 +114,6 @@ def importance_summary(log_w: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray
             "mc_var": (wn * wn * dev2).sum(-1)}
 
 
-def component_counts(n_draws: int, n_components: int) -> list[int]:
-    """``n_draws`` split as evenly as possible over ``n_components`` (the first ones get the rest)."""
-    return [n_draws // n_components + (c < n_draws % n_components) for c in range(n_components)]
-
-
 def log_mixture_density(u, log_prior_u, centre, chol, counts, n_prior: int, dof: float) -> np.ndarray:
     """log q(u) of the defensive mixture: (n_prior p(u) + sum_c n_c t_c(u)) / (n_prior + sum n_c)."""
     terms = [np.log(n_prior) + log_prior_u]

@@ -18,7 +18,9 @@ per star, from a defensive mixture:
   the Gaussian approximation of the prior) with scale ``inflate`` x the Cholesky factor of
   (Fisher matrix at theta* + prior precision)^-1; each later stage from Student-t components fitted
   to the weighted draws so far (mean and covariance, scale ``inflate_adapted``), which follows a
-  posterior that the linearisation misplaces or misshapes.
+  posterior that the linearisation misplaces or misshapes, with most draws for the magnitudes whose
+  effective sample size is smallest; up to ``extra_stages`` more stages (of n_star / n_stages draws)
+  for a star while the ESS of one of its magnitudes is below ``min_ess``.
 
 Every draw is weighted against the mixture of everything drawn (the balance heuristic of multiple
 importance sampling): q = [n_prior p + sum_c n_c t_c] / (n_prior + n_star), so
@@ -47,7 +49,6 @@ from specvit.physics.fisher import jacobian
 from specvit.physics.importance import (
     BoxPrior,
     adapted_components,
-    component_counts,
     draw_student_t,
     importance_summary,
     log_likelihood,
@@ -65,6 +66,8 @@ class PosteriorSampling:
     n_prior: int = 4096
     n_star: int = 512
     n_stages: int = 4
+    extra_stages: int = 4
+    min_ess: float = 50.0
     dof: float = 4.0
     inflate: float = 1.5
     inflate_adapted: float = 1.2
@@ -72,10 +75,10 @@ class PosteriorSampling:
     batch_size: int = 256
 
     def __post_init__(self):
-        if (self.n_prior < 1 or self.n_star < 0 or self.n_stages < 1 or self.dof <= 0
+        if (self.n_prior < 1 or self.n_star < 0 or self.n_stages < 1 or self.extra_stages < 0 or self.dof <= 0
                 or min(self.inflate, self.inflate_adapted) <= 0 or self.batch_size < 1):
             raise ValueError(f"invalid posterior sampling settings {self}: n_prior >= 1, n_star >= 0, "
-                             "n_stages >= 1, dof > 0, inflate > 0 and batch_size >= 1 are needed")
+                             "n_stages >= 1, extra_stages >= 0, dof > 0, inflate > 0 and batch_size >= 1 are needed")
 
 
 def linearised_fit(flux0, jac_u, y, w, u0, prior: BoxPrior) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +173,8 @@ def _star_draws(forward, prior: BoxPrior, obs_i: tuple, components: tuple, count
 
 
 def _stage_size(sampling, stage: int) -> int:
-    """Draws of one star in AMIS stage ``stage``: n_star split evenly over the stages."""
+    """Draws of one star in AMIS stage ``stage``: n_star split evenly over the n_stages stages; an
+    extra stage draws as many as a regular one."""
     return sampling.n_star // sampling.n_stages + (stage < sampling.n_star % sampling.n_stages)
 
 
@@ -182,24 +186,38 @@ def _log_weights(log_p, ll, log_q) -> np.ndarray:
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
+def allocate(n_draws: int, ess: np.ndarray, need: np.ndarray) -> list[int]:
+    """``n_draws`` split over the magnitudes that ``need`` more, in proportion to 1 / ESS (the worst
+    sampled get the most; before any draw, ESS 0 everywhere, an even split)."""
+    exact = n_draws * (share := need / np.maximum(ess, 1.0)) / share.sum()
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(counts - exact, kind="stable")[: n_draws - counts.sum()]] += 1  # largest remainders
+    return counts.tolist()
+
+
 def _one_star(forward, prior, obs: Observations, i: int, bank: tuple, sampling, rng) -> tuple:
     """Final log weights [M, S] and draws u [S, d] (bank first) of star i, by adaptive importance
     sampling (AMIS): the first stage draws from the linearised components, each later stage from
-    components fitted to the weighted draws so far; after each stage every draw is reweighted against
-    the mixture of the prior and all components used so far."""
+    components fitted to the weighted draws so far, more of them for the magnitudes with the smallest
+    ESS; after each stage every draw is reweighted against the mixture of the prior and all components
+    used so far. Up to ``extra_stages`` more stages follow while a magnitude's ESS is below ``min_ess``."""
     obs_i, n_mags = (obs.y[i], obs.w[i]), obs.y.shape[1]
     lin_centre, lin_chol = linearised_fit(obs.flux0[i], obs.jac_u[i], obs.y[i], obs.w[i], obs.truth_u[i], prior)
     components = (lin_centre, sampling.inflate * lin_chol)
     u, lp, ll = bank
-    centres, chols, counts = [], [], []
-    for stage in range(sampling.n_stages):
-        stage_counts = component_counts(_stage_size(sampling, stage), n_mags)
+    centres, chols, counts, ess = [], [], [], np.zeros(n_mags)
+    for stage in range(sampling.n_stages + sampling.extra_stages):
+        need = np.ones(n_mags, bool) if stage < sampling.n_stages else ess < sampling.min_ess
+        if not need.any():
+            break
+        stage_counts = allocate(_stage_size(sampling, stage), ess, need)
         u_s, lp_s, ll_s = _star_draws(forward, prior, obs_i, components, stage_counts, rng, sampling)
         u, lp, ll = np.concatenate([u, u_s]), np.concatenate([lp, lp_s]), np.concatenate([ll, ll_s], 1)
         centres.append(components[0]), chols.append(components[1]), counts.extend(stage_counts)
         log_q = log_mixture_density(u, lp, np.concatenate(centres), np.concatenate(chols), counts,
                                     sampling.n_prior, sampling.dof)
         log_w = _log_weights(lp, ll, log_q)
+        ess = importance_summary(log_w, u[:, 0])["ess"]
         components = adapted_components(u, log_w, lin_chol, sampling.inflate_adapted)
     return log_w, u
 

@@ -16,7 +16,7 @@ from specvit.physics.importance import (
 )
 from specvit.physics.labels import LabelPrior
 from specvit.physics.noise import pixel_sigma
-from specvit.physics.posterior import PosteriorSampling, observe, posterior_means
+from specvit.physics.posterior import PosteriorSampling, allocate, observe, posterior_means
 
 P = 64
 SAMPLING = PosteriorSampling(n_prior=1024, n_star=256, n_stages=2, batch_size=128)
@@ -159,3 +159,10 @@ def test_bad_sampling_settings_are_refused():
         PosteriorSampling(n_prior=0)
     with pytest.raises(ValueError, match="n_stages >= 1"):
         PosteriorSampling(n_stages=0)
+
+
+def test_draws_go_to_the_magnitudes_with_the_smallest_effective_sample_size():
+    assert allocate(10, np.zeros(3), np.ones(3, bool)) == [4, 3, 3]  # before any draw: an even split
+    assert allocate(12, np.array([10.0, 30.0, 60.0]), np.ones(3, bool)) == [8, 3, 1]  # ~ 1/ESS
+    assert allocate(9, np.array([10.0, 30.0, 60.0]), np.array([False, True, True])) == [0, 6, 3]
+    assert sum(allocate(128, np.array([3.0, 500.0, 7.0, 90.0]), np.ones(4, bool))) == 128

@@ -65,6 +65,8 @@ def test_the_default_run_resolves_to_the_same_config():
     assert resolved["ceiling"].pop("mmse_sim")["enabled"] is True  # an added output: mmse_sim rows in ceiling.csv
     if not resolved["ceiling"]:
         resolved.pop("ceiling")
+    assert resolved["data"].pop("nuisances") is None  # clean spectra, as before
+    assert resolved.pop("nuisance_study")["enabled"] is True  # an added study
     assert resolved == today
 
 
