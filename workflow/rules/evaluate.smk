@@ -31,7 +31,7 @@ rule evaluate_run:
 
 
 rule ceiling:
-    """5D and 1D Fisher/CRLB ceilings of log g per magnitude (median, mse, bayes)."""
+    """5D and 1D Fisher/CRLB ceilings of log g per magnitude (median, mse, bayes), and one row set per nuisance set."""
     input:
         test=data_path("test"),
     output:
@@ -42,6 +42,7 @@ rule ceiling:
         noise_level=config["eval"]["noise_level"],
         labels=config["data"]["labels"],
         synthetic=is_synthetic(),
+        nuisances=config["ceiling"]["nuisances"],
     log:
         "results/logs/tables/ceiling.log",
     benchmark:

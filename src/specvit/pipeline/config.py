@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from specvit.physics.grid import N_PIXELS
+from specvit.physics.nuisances import nuisance_sets
 from specvit.pipeline import targets
 from specvit.pipeline.ablations import expand_ablations
 from specvit.pipeline.errors import ConfigError, messages_of
@@ -50,6 +51,10 @@ def consistency_messages(config: dict) -> list[str]:
         if missing:
             msgs.append(f"config key 'runs[{i}].n_train' ({group['name']}) has N={missing}, which are not in "
                         f"'data.subsets' {sorted(subsets)}; add them there")
+    try:
+        nuisance_sets(config["ceiling"]["nuisances"])
+    except ValueError as e:
+        msgs.append(str(e))
     if data["source"] == "hdf5":
         for split in targets.SPLITS:
             if not Path(data[split]).is_file():
