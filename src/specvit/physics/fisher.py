@@ -32,9 +32,11 @@ from specvit.physics.nuisances import NuisanceSet, legendre_basis
 LABEL_SCALES = np.array([500.0, 1.0, 1.0, 0.25, 0.4])
 
 
-def jacobian(model: torch.nn.Module, labels: torch.Tensor, *, rv: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flux [B, P] and Jacobian d flux / d labels [B, P, K] by forward-mode autodiff; with ``rv`` a
-    last column d flux / d v (per km/s, at v = 0, through ``model(labels, rv_kms)``).
+def jacobian(model: torch.nn.Module, labels: torch.Tensor, *, rv: bool = False,
+             rv_kms: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flux [B, P] and Jacobian d flux / d labels [B, P, K] by forward-mode autodiff, at radial
+    velocities ``rv_kms`` [B] (None: at rest); with ``rv`` a last column d flux / d v (per km/s,
+    through ``model(labels, rv_kms)``).
 
     Each star's spectrum depends only on its own labels, so one JVP with the same unit tangent for
     every row gives a column of every star's Jacobian at once; the columns are vmapped over, so
@@ -44,11 +46,11 @@ def jacobian(model: torch.nn.Module, labels: torch.Tensor, *, rv: bool = False) 
     n_col = k + int(rv)
     eye = torch.eye(n_col, dtype=labels.dtype, device=labels.device)
     label_tangents = eye[:, None, :k].expand(n_col, b, k)
-    if not rv:
+    if not rv and rv_kms is None:
         flux, cols = vmap(lambda t: jvp(model, (labels,), (t,)), out_dims=(None, 0))(label_tangents)
     else:
-        v0 = torch.zeros(b, dtype=labels.dtype, device=labels.device)
-        rv_tangents = eye[:, k, None].expand(n_col, b)
+        v0 = torch.zeros(b, dtype=labels.dtype, device=labels.device) if rv_kms is None else rv_kms
+        rv_tangents = eye[:, k, None].expand(n_col, b) if rv else torch.zeros(n_col, b, dtype=labels.dtype)
         flux, cols = vmap(lambda t, u: jvp(model, (labels, v0), (t, u)), out_dims=(None, 0))(
             label_tangents, rv_tangents)
     return flux, cols.movedim(0, -1)
