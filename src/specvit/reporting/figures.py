@@ -108,8 +108,8 @@ def _model_styles(models) -> dict:
 
 
 # How Figure 1 draws each kind of ceiling row (``mse`` is not drawn: it is the median's population mean).
-CEILING_KINDS = {"median": ("CRLB, median star", "-"), "bayes": ("Bayes bound (approximation)", "--")}
-CEILING_COLORS = ["0.3", "#8C510A", "#5E3C99", "#01665E", "#B2182B"]
+CEILING_KINDS = {"median": ("CRLB, median star", "-"), "bayes": ("Bayes approximation (Gaussian surrogate)", "--")}
+CEILING_COLORS = ["0.3", "#6A3D9A", "#01665E", "#8C510A", "#B2182B"]  # grey, then none of the models' colours
 
 
 def _draw_ceilings(ax, ceiling) -> None:
@@ -122,7 +122,10 @@ def _draw_ceilings(ax, ceiling) -> None:
     for i, dims in enumerate(dict.fromkeys(ceiling["dims"])):
         color, what = CEILING_COLORS[i % len(CEILING_COLORS)], describe_dims(dims)
         rows = ceiling[ceiling["dims"] == dims].sort_values("snr_median")
-        for kind, g in rows.groupby("kind", sort=False):
+        kinds = [k for k in CEILING_KINDS if k in set(rows["kind"])] + [k for k in dict.fromkeys(rows["kind"])
+                                                                          if k not in CEILING_KINDS]
+        for kind in kinds:
+            g = rows[rows["kind"] == kind]
             if kind == "median" and i == 0:
                 ax.fill_between(g["snr_median"], g["r2_q10"], g["r2_q90"], color="0.88", lw=0,
                                 label=f"q10–q90 of stars: {what}")

@@ -32,10 +32,10 @@ def test_each_configured_ceiling_is_drawn_and_labelled():
     assert sorted(labels) == sorted([
         "q10–q90 of stars: 5D (all labels unknown)",
         "CRLB, median star: 5D (all labels unknown)",
-        "Bayes bound (approximation): 5D (all labels unknown)",
+        "Bayes approximation (Gaussian surrogate): 5D (all labels unknown)",
         "mmse_sim: 5D (all labels unknown)",
         "CRLB, median star: 5D (all labels unknown) + continuum deg 2 + RV",
-        "Bayes bound (approximation): 5D (all labels unknown) + continuum deg 2 + RV",
+        "Bayes approximation (Gaussian surrogate): 5D (all labels unknown) + continuum deg 2 + RV",
     ])  # no 1d (log g alone), no mse, no rows without numbers
 
 
