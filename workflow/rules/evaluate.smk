@@ -31,7 +31,8 @@ rule evaluate_run:
 
 
 rule ceiling:
-    """5D and 1D Fisher/CRLB ceilings of log g per magnitude (median, mse, bayes), and mmse_sim's rows."""
+    """5D and 1D Fisher/CRLB ceilings of log g per magnitude (median, mse, bayes), one row set per nuisance set,
+    and mmse_sim's rows."""
     input:
         test=data_path("test"),
         sim=targets.ceiling_sim_inputs(config),
@@ -43,6 +44,7 @@ rule ceiling:
         noise_level=config["eval"]["noise_level"],
         labels=config["data"]["labels"],
         synthetic=is_synthetic(),
+        nuisances=config["ceiling"]["nuisances"],
     log:
         "results/logs/tables/ceiling.log",
     benchmark:

@@ -61,9 +61,9 @@ class NuisanceSet:
     """
 
     continuum_degree: int | None = None
-    continuum_rms: float = 0.01
+    continuum_rms: float = 0.05
     rv: bool = False
-    rv_rms_kms: float = 10.0
+    rv_rms_kms: float = 20.0
 
     def __post_init__(self):
         d = self.continuum_degree
@@ -114,6 +114,23 @@ class NuisanceSet:
         if self.rv:
             parts.append("radial velocity")
         return " + ".join(parts) + " unknown"
+
+
+def nuisance_sets(items, key: str = "ceiling.nuisances") -> tuple[NuisanceSet, ...]:
+    """The ``NuisanceSet``s of a config list; ValueError naming the config ``key`` and the entry for a bad
+    entry or two entries with the same ``dims``."""
+    sets, seen = [], {}
+    for i, item in enumerate(items or ()):
+        try:
+            s = NuisanceSet.from_config(dict(item))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"config key '{key}[{i}]': {e}") from e
+        if s.dims() in seen:
+            raise ValueError(f"config key '{key}[{i}]' has the same dims {s.dims()!r} as '{key}[{seen[s.dims()]}]' "
+                             "(the priors do not name a set); remove one")
+        seen[s.dims()] = i
+        sets.append(s)
+    return tuple(sets)
 
 
 def describe_dims(dims: str) -> str:

@@ -35,23 +35,21 @@ from importlib import resources
 import numpy as np
 import torch
 
+from specvit.physics.bands import CN_BANDS, TIO_BANDS, MolecularBands
+
 # the grid and the physical knobs live in a torch-free module (the workflow reads them); re-exported
-from specvit.physics.grid import N_PIXELS, RESOLUTION, WAVE_START, WAVE_STEP, ForwardParams
+from specvit.physics.grid import (  # noqa: F401
+    LOGG_REF,
+    N_PIXELS,
+    RESOLUTION,
+    THETA_REF,
+    WAVE_START,
+    WAVE_STEP,
+    ForwardParams,
+)
 from specvit.physics.labels import LABEL_NAMES
+from specvit.physics.lsf import FWHM_TO_SIGMA, SparseOperator, apply_lsf, lsf_kernel, lsf_matrix  # noqa: F401
 from specvit.physics.nuisances import C_KMS, RV_MAX_KMS
-
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-
-# Reference star the line strengths of the line lists refer to.
-TEFF_REF, LOGG_REF = 5000.0, 4.44
-THETA_REF = 5040.0 / TEFF_REF
-
-# Molecular band heads (A), e-folding length of the band redward of the head (A),
-# log10 strength in a reference star where the band is present (Teff 3750 K for TiO,
-# Teff 4000 K, logg 2 for CN), and the label sensitivities (see ``_band_sensitivities``).
-TIO_BANDS = [(7054.0, 60.0, -0.1), (7589.0, 45.0, -0.4), (7666.0, 50.0, -0.5),
-             (8432.0, 18.0, -0.9), (8442.0, 18.0, -0.9), (8452.0, 18.0, -0.9)]
-CN_BANDS = [(7875.0, 30.0, -1.3), (7916.0, 35.0, -1.4), (8125.0, 40.0, -1.3)]
 
 
 def pfs_red_wave(n_pixels: int = N_PIXELS) -> np.ndarray:
@@ -97,31 +95,6 @@ def line_sensitivities(lines: dict[str, np.ndarray], p: ForwardParams) -> np.nda
     m_h = np.where(minority_neutral | molecule, 1.0, p.dominant_metal_exponent)
     m_h = np.where(lines["species"] == "H", 0.0, m_h)
     return np.stack([m_h, lines["alpha"], lines["carbon"], theta, gravity], axis=1)
-
-
-def _band_table(p: ForwardParams):
-    """Heads, lengths, reference log strengths and sensitivities [Nb, 5] of TiO and CN bands.
-
-    TiO ~ [Ti/H] with a steep temperature dependence (dissociation: effective 15 eV per
-    unit theta, so it fades within a few hundred K above 3750 K); CN ~ [C/H] and forms in
-    cool giants. Reference strengths are re-expressed at the reference star (theta_ref, logg_ref).
-    """
-    heads, lengths, log_s, sens = [], [], [], []
-    for head, length, log_a in TIO_BANDS:
-        s = np.array([1.0, 1.0, 0.0, 15.0, 0.1])
-        ref = np.array([0.0, 0.0, 0.0, 5040.0 / 3750.0 - THETA_REF, 4.5 - LOGG_REF])
-        heads.append(head)
-        lengths.append(length)
-        sens.append(s)
-        log_s.append(log_a - s @ ref)
-    for head, length, log_a in CN_BANDS:
-        s = np.array([1.0, 0.0, 1.0, 3.0 * p.thermal_scale, p.molecule_gravity_exponent])
-        ref = np.array([0.0, 0.0, 0.0, 5040.0 / 4000.0 - THETA_REF, 2.0 - LOGG_REF])
-        heads.append(head)
-        lengths.append(length)
-        sens.append(s)
-        log_s.append(log_a - s @ ref)
-    return np.array(heads), np.array(lengths), np.array(log_s), np.stack(sens)
 
 
 def _voigt_shape(fwhm_g, fwhm_l):
@@ -188,17 +161,6 @@ class _LineGroup(torch.nn.Module):
         return tau.index_add(1, self.index, contrib.reshape(x.shape[0], -1))
 
 
-def lsf_kernel(wave: np.ndarray, pre_fwhm: float, resolution: float = RESOLUTION, half_width: int = 8) -> np.ndarray:
-    """Per-pixel Gaussian weights [P, 2H+1] of the LSF applied after the exponential: the part the
-    line profiles' pre-broadening leaves, FWHM^2 = (lambda / R)^2 - pre^2."""
-    step = np.gradient(wave)
-    fwhm = np.sqrt(np.clip((wave / resolution) ** 2 - pre_fwhm**2, 1e-6, None))
-    sigma_px = fwhm * FWHM_TO_SIGMA / step
-    m = np.arange(-half_width, half_width + 1)
-    k = np.exp(-0.5 * (m[None, :] / sigma_px[:, None]) ** 2)
-    return k / k.sum(axis=1, keepdims=True)
-
-
 class SpectrumModel(torch.nn.Module):
     """Labels [B, 5] (``LABEL_NAMES`` order) -> continuum-normalised flux [B, P].
 
@@ -222,29 +184,9 @@ class SpectrumModel(torch.nn.Module):
                 sel = {k: v[lines["window_px"] == w] for k, v in lines.items()}
                 groups.append(_LineGroup(wave, sel, int(w), p))
         self.groups = torch.nn.ModuleList(groups)
-        heads, lengths, log_s, sens = _band_table(p)
-        self.register_buffer("band_shape", torch.as_tensor(self._band_shapes(wave, heads, lengths)))
-        self.register_buffer("band_offset", torch.as_tensor(wave[None, :] - heads[:, None]))  # [Nb, P], A
-        self.register_buffer("band_length", torch.as_tensor(lengths))
-        self.register_buffer("band_log_s", torch.as_tensor(log_s + p.strength_offset))
-        self.register_buffer("band_sens", torch.as_tensor(sens))
+        self.bands = MolecularBands(wave, p)
         self.register_buffer("lsf_kernel", torch.as_tensor(lsf_kernel(wave, p.pre_broadening_fwhm)))
         self.to(dtype)
-
-    BAND_EDGE = 1.0  # A: width of a band head's onset
-
-    @classmethod
-    def _band_shapes(cls, wave, heads, lengths):
-        """Unit-peak band opacity: a smooth onset at the head, exponential decline redward (smooth in
-        wavelength everywhere, so a Doppler shift moves it differentiably); numpy, at rest."""
-        d = (wave[None, :] - heads[:, None]) / cls.BAND_EDGE
-        return 0.5 * (1.0 + np.tanh(d)) * np.exp(-cls.BAND_EDGE * np.logaddexp(0.0, d) / lengths[:, None])
-
-    def _shifted_band_shapes(self, shift: torch.Tensor) -> torch.Tensor:
-        """``_band_shapes`` at each star's rest wavelengths: [B, Nb, P]."""
-        d = (self.band_offset - self.wave_t * shift[:, None, None]) / self.BAND_EDGE
-        decay = torch.exp(-self.BAND_EDGE * torch.nn.functional.softplus(d) / self.band_length[:, None])
-        return 0.5 * (1.0 + torch.tanh(d)) * decay
 
     def physics_coordinates(self, labels: torch.Tensor) -> torch.Tensor:
         """(M_H, a_M, C_M, theta - theta_ref, logg - logg_ref) from labels in LABEL_NAMES order."""
@@ -268,10 +210,7 @@ class SpectrumModel(torch.nn.Module):
         for group in self.groups:
             tau = group(x, tau, shift)
         tau = tau[:, :n]  # the last pixel collects the window pixels beyond the grid
-        band_strength = 10.0 ** (self.band_log_s + x @ self.band_sens.T)
-        if shift is None:
-            return tau + band_strength @ self.band_shape
-        return tau + torch.einsum("bn,bnp->bp", band_strength, self._shifted_band_shapes(shift))
+        return self.bands(x, tau, shift)
 
     @staticmethod
     def doppler_shift(rv_kms: torch.Tensor) -> torch.Tensor:
@@ -282,14 +221,25 @@ class SpectrumModel(torch.nn.Module):
                              f"got up to {float(rv_kms.detach().abs().max()):.1f}")
         return -torch.expm1(-torch.atanh(rv_kms / C_KMS))
 
-    def convolve_lsf(self, flux: torch.Tensor) -> torch.Tensor:
-        h = (self.lsf_kernel.shape[1] - 1) // 2
-        padded = torch.nn.functional.pad(flux[:, None, :], (h, h), mode="replicate")[:, 0, :]
-        n = flux.shape[1]
-        out = padded[:, 0:n] * self.lsf_kernel[:, 0]
-        for m in range(1, 2 * h + 1):
-            out = out + padded[:, m : m + n] * self.lsf_kernel[:, m]
+    def _lsf_operator(self) -> SparseOperator:
+        """The sparse LSF matrix of ``lsf_kernel``, rebuilt when the kernel is replaced, edited or converted
+        (``_apply``: .double(), .to()). Built outside torch.func transforms, which cannot build it."""
+        kernel = self.lsf_kernel
+        cache = getattr(self, "_lsf_cache", None)
+        if cache is None or cache[0] is not kernel or cache[1] != kernel._version:
+            cache = (kernel, kernel._version, SparseOperator(lsf_matrix(kernel)))
+            self._lsf_cache = cache
+        return cache[2]
+
+    def _apply(self, fn, recurse=True):
+        out = super()._apply(fn, recurse)
+        self._lsf_operator()
         return out
+
+    def convolve_lsf(self, flux: torch.Tensor) -> torch.Tensor:
+        """The per-pixel Gaussian LSF (``lsf_kernel``, replicate padding at the edges) as one sparse
+        matrix product."""
+        return apply_lsf(flux, self._lsf_operator())
 
     def forward(self, labels: torch.Tensor, rv_kms: torch.Tensor | float | None = None) -> torch.Tensor:
         """Flux [B, P] of labels [B, 5] (or [P] of one star [5]); ``rv_kms``: radial velocity per star

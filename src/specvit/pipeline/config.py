@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from specvit.physics.grid import N_PIXELS
+from specvit.physics.nuisances import nuisance_sets
 from specvit.pipeline import targets
 from specvit.pipeline.ablations import expand_ablations
 from specvit.pipeline.errors import ConfigError, messages_of
@@ -54,6 +55,10 @@ def consistency_messages(config: dict) -> list[str]:
     if data["source"] == "synthetic" and sim["enabled"] and sim["n_stars"] > data["n_test"]:
         msgs.append(f"config key 'ceiling.mmse_sim.n_stars' ({sim['n_stars']}) exceeds the test stars "
                     f"'data.n_test' ({data['n_test']})")
+    try:
+        nuisance_sets(config["ceiling"]["nuisances"])
+    except ValueError as e:
+        msgs.append(str(e))
     if data["source"] == "hdf5":
         for split in targets.SPLITS:
             if not Path(data[split]).is_file():
