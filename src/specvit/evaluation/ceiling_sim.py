@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from specvit.evaluation.ceilings import COLUMNS, logg_variance_of, per_star_ceilings
+from specvit.evaluation.ceilings import COLUMNS, CeilingSettings, logg_variance_of, per_star_ceilings
 from specvit.physics.importance import BoxPrior, mmse_r2
 from specvit.physics.labels import LABEL_NAMES, LOGG, LabelSpace
 from specvit.physics.posterior import PosteriorSampling, posterior_means
@@ -118,7 +118,8 @@ def simulated_ceiling(test_path, settings: SimSettings = SimSettings(), model=No
                                noise_seeds=noise_seeds(settings.seed, rows), noise_level=settings.noise_level,
                                sampling=settings.sampling, index=LOGG)
     # after the sampling: this turns the model to float64 (the Fisher work), which samples more slowly
-    bounds = per_star_ceilings(model, labels, mags, space, noise_level=settings.noise_level)
+    found = per_star_ceilings(model, labels, mags, settings=CeilingSettings(space, settings.noise_level))
+    bounds = {"crlb_5d": found["crlb"][DIMS], "bayes_5d": found["bayes"][DIMS]}
     var = logg_variance_of("prior", space, per_star["truth"])
     return _rows(per_star, bounds, mags, var, settings), _per_star_table(per_star, bounds, rows, mags)
 

@@ -123,6 +123,9 @@ def test_the_nuisance_studys_runs_and_their_clean_comparison():
     ({"nuisance_study": {"nuisances": {"continuum_degree": None, "rv": False}}},
      "config key 'nuisance_study.nuisances': a nuisance set needs a continuum"),
     ({"data": {"nuisances": {"continuum_degree": None}}}, "config key 'data.nuisances': a nuisance set needs"),
+    ({"ceiling": {"nuisances": [{"continuum_degree": 2, "rv": True, "rv_rms_kms": 10.0}]}},
+     "config key 'nuisance_study.nuisances' {'continuum_degree': 2, 'continuum_rms': 0.05, 'rv': True, "
+     "'rv_rms_kms': 20.0} is not one of 'ceiling.nuisances'"),
 ])
 def test_nuisance_study_problems_name_the_key(cfg, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
