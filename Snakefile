@@ -44,9 +44,11 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/calibration.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/ceiling_sim.smk"
 include: "workflow/rules/attribution.smk"
 include: "workflow/rules/pretrain_finetune.smk"
 include: "workflow/rules/domain_shift.smk"
+include: "workflow/rules/nuisance_study.smk"
 include: "workflow/rules/ablations.smk"
 include: "workflow/rules/tracking.smk"  # last: the checklist depends on every other target
 

@@ -1,4 +1,4 @@
-"""The studies (attribution, pre-train -> fine-tune, domain shift) built by
+"""The studies (attribution, pre-train -> fine-tune, domain shift, nuisances) built by
 Snakemake on config/smoke.yaml in a temporary directory, their tables checked against the saved
 models and against independent recomputation."""
 import json
@@ -16,8 +16,8 @@ from specvit.pipeline.seeds import SEED_OFFSETS
 pytestmark = pytest.mark.workflow
 
 SMOKE = REPO / "config" / "smoke.yaml"
-TABLES = ["attribution_lines", "pretrain_finetune", "domain_shift"]
-FIGURES = ["fig_attribution", "fig_attention_heads", "fig_pretrain_finetune", "fig_domain_shift"]
+TABLES = ["attribution_lines", "pretrain_finetune", "domain_shift", "nuisance_study"]
+FIGURES = ["fig_attribution", "fig_attention_heads", "fig_pretrain_finetune", "fig_domain_shift", "fig_nuisance_study"]
 TARGETS = ([f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "tex")]
            + [f"results/figures/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")])
 SEED = 42
@@ -30,9 +30,12 @@ def study_job_counts(cfg_path) -> dict:
     the defaults), for the dry-run test of tests/workflow/test_workflow.py."""
     cfg = load_config(cfg_path)
     pre, shifts = cfg["pretrain"], cfg["domain_shift"]["severities"]
+    nuisance = {"nuisance_split": 3, "nuisance_subset": 1, "nuisance_train": 2, "nuisance_eval": 2,
+                "nuisance_study": 1, "fig_nuisance_study": 1} if cfg["nuisance_study"]["enabled"] else {}
     return {"attribution": 1, "fig_attribution": 1, "pretrain_run": 1,
             "finetune_run": 2 * len(pre["n_finetune"]) * len(pre["seeds"]), "pretrain_finetune": 1,
-            "fig_pretrain_finetune": 1, "shift_eval": len(shifts), "domain_shift": 1, "fig_domain_shift": 1}
+            "fig_pretrain_finetune": 1, "shift_eval": len(shifts), "domain_shift": 1, "fig_domain_shift": 1,
+            **nuisance}
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +138,41 @@ def test_domain_shift_table_against_independent_recomputation(built, tmp_path):
     pooled = pd.read_csv(built / "results/runs/lightgbm-N600-s0/metrics_test.csv").query("view == 'pooled'")
     lgb0 = base[(base["model"] == "lightgbm")]["r2"].iloc[0]
     assert float(pooled["r2"].iloc[0]) == pytest.approx(lgb0, abs=1e-9)
+
+
+def test_nuisance_study_data_runs_and_table(built):
+    """The study's splits carry the nuisances (truth as labels), its runs train on them, and its table holds
+    their sweep, the clean runs' sweep and the ceilings of ceiling.csv (smoke: N = 200, 100 test stars)."""
+    from specvit.data.contract import read_labels, validate_file
+    from specvit.evaluation.metrics import point_metrics
+    from specvit.evaluation.predictions import read_predictions
+
+    data = built / "results/studies/nuisance/data"
+    for split, n in (("train", 200), ("val", 100), ("test", 100)):
+        info = validate_file(data / f"{split}.h5")
+        assert info.n == n and info.label_names[-4:] == ("cont_0", "cont_1", "cont_2", "rv"), split
+        assert info.attrs["nuisances"] == "cont2+rv" and info.attrs["seed"] == SEED + SEED_OFFSETS[f"nuisance_{split}"]
+    rv = read_labels(data / "test.h5", ["rv"])["rv"]
+    assert 10.0 < np.std(rv) < 30.0  # the smoke config keeps the default spread, 20 km/s
+    table = pd.read_csv(built / "results/tables/nuisance_study.csv")
+    models = table[table["source"] == "model"]
+    assert sorted(set(zip(models["case"], models["run_id"]))) == [
+        ("clean", "lightgbm-N200-s0"), ("clean", "vit-tiny-N200-s0"),
+        ("nuisance", "nuisance-lightgbm-N200-s0"), ("nuisance", "nuisance-vit-tiny-N200-s0")]
+    assert set(models[models["case"] == "nuisance"]["dims"]) == {"5d+cont2+rv"}
+    run = built / "results/studies/nuisance/runs/nuisance-lightgbm-N200-s0"
+    assert json.loads((run / "metrics.json").read_text())["n_train"] == 200
+    preds = read_predictions(run / "predictions_sweep.h5")
+    at22 = preds[preds["mag"] == 22.0]
+    assert len(at22) == 100
+    row = models[(models["run_id"] == "nuisance-lightgbm-N200-s0") & (models["mag"] == 22.0)]
+    assert row["r2"].item() == pytest.approx(point_metrics(at22["true_logg"], at22["pred_logg"])["r2"], abs=1e-9)
+    ceiling = pd.read_csv(built / "results/tables/ceiling.csv")
+    clean = table[(table["source"] == "ceiling") & (table["case"] == "clean")]
+    expected = ceiling[ceiling["dims"] == "5d"]
+    assert sorted(zip(clean["name"], clean["mag"], clean["r2"])) == sorted(
+        zip(expected["kind"], expected["mag"], expected["r2"]))
+    assert "mmse_sim" in set(clean["name"])
 
 
 def test_external_test_file(built, tmp_path):

@@ -25,7 +25,7 @@ SMOKE = REPO / "config" / "smoke.yaml"
 TRACK = {
     # the ablations and the studies have their own tests (and builds)
     "ablations": None, "attribution": {"enabled": False}, "pretrain": {"enabled": False},
-    "domain_shift": {"enabled": False},
+    "domain_shift": {"enabled": False}, "nuisance_study": {"enabled": False},
     "calibration": {"n_stars": 16, "mags": [20.0, 22.0]},
     "eval": {"mags": [20.0, 22.0], "n_boot": 10, "pred_vs_true_mags": [20.0, 22.0]},
     "runs": [

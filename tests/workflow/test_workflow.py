@@ -108,7 +108,7 @@ def test_dry_run(tmp_path, cfg):
     assert job_counts(r.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1,
                                     "calibration": 1, "spectra_examples": 1, "train_run": n_runs,
                                     "evaluate_run": n_runs, "ceiling": 1, "table3": 1, "fig1": 1, "scaling": 1,
-                                    "fig3": 1,
+                                    "fig3": 1, "ceiling_sim": int(resolved["ceiling"]["mmse_sim"]["enabled"]),
                                     "pred_vs_true": 1, **({"learning_curves": 1} if has_vit else {}),
                                     "registry": 1, "paper_checklist": 1, "all": 1,
                                     **study_job_counts(REPO / "config" / cfg),
@@ -260,6 +260,7 @@ def test_smoke_run(tmp_path):
     stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
     counts = job_counts(stale.stdout)
     assert counts["simulate_split"] == 3 and counts["calibration"] == 1 and counts["ceiling"] == 1, stale.stdout
+    assert counts["ceiling_sim"] == 1, stale.stdout
     assert counts["train_run"] == len(SMOKE_RUNS) and counts["table3"] == 1 and counts["fig1"] == 1
     forward.write_text(forward_source)
 
@@ -270,13 +271,36 @@ def test_smoke_run(tmp_path):
     n = len(SMOKE_RUNS)
     assert job_counts(stale.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1, "calibration": 1,
                                         "train_run": n, "evaluate_run": n, "ceiling": 1, "table3": 1, "fig1": 1,
-                                        "scaling": 1, "fig3": 1, "pred_vs_true": 1, "learning_curves": 1}
+                                        "scaling": 1, "fig3": 1, "pred_vs_true": 1, "learning_curves": 1,
+                                        "ceiling_sim": 1}
     assert "Params have changed" in stale.stdout
     summary = run_snakemake(tmp_path, "--summary", "--configfile", SMOKE, "--config", "seed=43", snakefile=snakefile)
     status = {row.split("\t")[0]: row.split("\t")[4] for row in summary.stdout.splitlines() if "\t" in row}
     assert status["results/data/train.h5"] == "params changed"
     assert status["results/calibration/snr_vs_mag.csv"] == "params changed"
     assert status["results/figures/spectra_examples.pdf"] == "ok"
+
+
+def check_simulated_ceiling(root, ceiling):
+    """mmse_sim: its rows in ceiling.csv are those of ceiling_sim.csv, and R² and its Monte Carlo error
+    follow from the per-star posterior means (smoke: 8 stars at the 4 default magnitudes)."""
+    sim = ceiling[ceiling["kind"] == "mmse_sim"].reset_index(drop=True)
+    assert ceiling[ceiling["kind"] != "mmse_sim"][["r2_mc_error", "ess_median"]].isna().all().all()
+    assert list(sim["mag"]) == [21.5, 22.0, 22.5, 23.0] and set(sim["dims"]) == {"5d"}
+    full = pd.read_csv(root / "results/tables/ceiling_sim.csv")
+    pd.testing.assert_frame_equal(sim, full[sim.columns])
+    assert (full["n_stars"] == 8).all() and (full["ess_min"] > 1).all()
+    per_star = pd.read_csv(root / "results/ceiling_sim/per_star.csv")
+    var = 4.0**2 / 12  # the uniform log g prior on [1, 5]
+    for row in full.itertuples():
+        g = per_star[per_star["mag"] == row.mag]
+        assert list(g["star"]) == list(range(8))
+        err2 = (g["logg"] - g["post_mean"]) ** 2
+        assert row.r2 == pytest.approx(1 - (err2 - g["mc_sd"] ** 2).mean() / var, abs=1e-9)
+        assert row.r2_mc_error == pytest.approx(np.sqrt((4 * err2 * g["mc_sd"] ** 2).sum()) / (8 * var), abs=1e-9)
+        assert row.ess_median == pytest.approx(g["ess"].median()) and row.r2_q10 <= row.r2_q90
+        assert row.r2_bayes_same_stars == pytest.approx(1 - g["bayes_5d"].mean() / var, abs=1e-9)
+        assert (g["post_sd"] > 0).all() and g["post_mean"].between(1.0, 5.0).all()
 
 
 def check_core_results(root):
@@ -298,8 +322,10 @@ def check_core_results(root):
             assert row["r2"].item() == pytest.approx(r2_score(g["true_logg"], g["pred_logg"]), abs=1e-9)
             assert row["r2_lo"].item() <= row["r2"].item() <= row["r2_hi"].item()
     ceiling = pd.read_csv(root / "results/tables/ceiling.csv")
-    assert list(ceiling.columns) == ["mag", "snr_median", "kind", "dims", "r2", "r2_q10", "r2_q90"]
-    assert set(ceiling["kind"]) == {"median", "mse", "bayes"} and set(ceiling["dims"]) == {"5d", "1d"}
+    assert list(ceiling.columns) == ["mag", "snr_median", "kind", "dims", "r2", "r2_q10", "r2_q90",
+                                     "r2_mc_error", "ess_median"]
+    assert set(ceiling["kind"]) == {"median", "mse", "bayes", "mmse_sim"} and set(ceiling["dims"]) == {"5d", "1d"}
+    check_simulated_ceiling(root, ceiling)
     scaling = pd.read_csv(root / "results/tables/scaling.csv")
     assert list(scaling.columns) == ["model", "n_train", "seed", "r2", "r2_lo", "r2_hi", "mae"]
     assert len(scaling) == len(SMOKE_RUNS)

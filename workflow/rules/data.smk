@@ -14,6 +14,7 @@ if is_synthetic():
             labels=config["data"]["labels"],
             mag_range=lambda w: targets.split_mags(config, w.split),
             chunk_size=config["data"]["chunk_size"],
+            nuisances=config["data"]["nuisances"],
         log:
             "results/logs/data/simulate_{split}.log",
         benchmark:

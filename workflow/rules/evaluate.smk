@@ -32,10 +32,12 @@ rule evaluate_run:
 
 
 rule ceiling:
-    """5D and 1D Fisher/CRLB ceilings of log g per magnitude (median, mse, bayes)."""
+    """5D and 1D Fisher/CRLB ceilings of log g per magnitude (median, mse, bayes), one row set per nuisance set,
+    and mmse_sim's rows."""
     input:
         test=data_path("test"),
         valid=VALIDATED,
+        sim=targets.ceiling_sim_inputs(config),
     output:
         csv=report("results/tables/ceiling.csv", caption="../report/ceiling.rst", category=SECTIONS["ceiling"],
                    labels={"name": "ceiling", "format": "CSV"}),
@@ -44,6 +46,7 @@ rule ceiling:
         noise_level=config["eval"]["noise_level"],
         labels=config["data"]["labels"],
         synthetic=is_synthetic(),
+        nuisances=config["ceiling"]["nuisances"],
     log:
         "results/logs/tables/ceiling.log",
     benchmark:

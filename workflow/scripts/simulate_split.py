@@ -11,6 +11,7 @@ import torch
 
 from specvit.data.simulate import StarDistribution, generate_split
 from specvit.physics.labels import LabelSpace
+from specvit.physics.nuisances import NuisanceSet
 
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params
@@ -22,5 +23,6 @@ generate_split(
     chunk_size=p.chunk_size,
     split_name=snakemake.wildcards.split,
     progress=True,
+    nuisances=None if p.nuisances is None else NuisanceSet.from_config(p.nuisances),
 )
 print(f"wrote {snakemake.output.h5}: {p.n} spectra, seed {p.seed}, mags {p.mag_range}", file=sys.stderr)

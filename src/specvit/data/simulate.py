@@ -5,6 +5,15 @@ stars do not depend on the chunk size); the noise-free flux is computed and writ
 chunks, so memory stays bounded at 1M x 4096. ``error`` is the 1-sigma noise at each
 star's own magnitude (noise level 1); noisy observations are drawn later, per epoch for
 training and with fixed seeds for evaluation.
+
+With ``nuisances`` (a ``specvit.physics.nuisances.NuisanceSet``: config ``data.nuisances``, or a
+study's own) every star also gets the nuisances a real spectrum carries, drawn from their Gaussian
+priors by a second generator of the same seed (so the labels and magnitudes do not change): a
+multiplicative continuum error 1 + sum_k c_k P_k(x), c_k ~ N(0, continuum_rms^2) for k = 0..d (c_0
+is a flux-scale error), and a radial velocity v ~ N(0, rv_rms_kms^2) (redrawn beyond the forward
+model's +-RV_MAX_KMS) that shifts the spectrum before the line-spread function. Their true values are
+stored as labels ``cont_0`` .. ``cont_d`` and ``rv`` (km/s), and ``error`` is the sigma of the flux
+as observed (with its continuum error) at the star's magnitude.
 """
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ import specvit
 from specvit.data.writer import SplitWriter
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.physics.noise import pixel_sigma
+from specvit.physics.nuisances import RV_MAX_KMS, NuisanceSet, apply_continuum, legendre_basis
 from specvit.physics.spectrum import SpectrumModel
 from specvit.runtime.pause import pause_point
 from specvit.runtime.progress import Progress
@@ -39,12 +49,51 @@ class StarDistribution:
         return labels, mags
 
 
+def draw_nuisances(nuisances: NuisanceSet | None, n: int, seed: int) -> dict[str, np.ndarray]:
+    """The true nuisances of ``n`` stars ({``cont_k``: [n], ``rv``: [n]}, ``NuisanceSet.names``), from a
+    generator of its own for ``seed``; {} for None."""
+    if nuisances is None:
+        return {}
+    rng = np.random.default_rng([int(seed), 1])  # not default_rng(seed): the labels' and mags' stream
+    out = {f"cont_{k}": rng.normal(0.0, nuisances.continuum_rms, n) for k in range(nuisances.n_continuum)}
+    if nuisances.rv:
+        rv = rng.normal(0.0, nuisances.rv_rms_kms, n)
+        while np.any(far := np.abs(rv) > RV_MAX_KMS):  # a truncated normal: the model's windows hold +-RV_MAX_KMS
+            rv[far] = rng.normal(0.0, nuisances.rv_rms_kms, int(far.sum()))
+        out["rv"] = rv
+    return out
+
+
+def _nuisance_attrs(nuisances: NuisanceSet | None) -> dict:
+    if nuisances is None:
+        return {"nuisances": "none"}
+    return {"nuisances": nuisances.suffix.lstrip("+"), "nuisance_continuum_rms": float(nuisances.continuum_rms),
+            "nuisance_rv_rms_kms": float(nuisances.rv_rms_kms)}
+
+
+def _observed_flux(model: SpectrumModel, labels: np.ndarray, truth: dict[str, np.ndarray], basis) -> torch.Tensor:
+    """Noise-free flux of a block of stars with their nuisances (``truth``, rows of the block)."""
+    dtype = model.wave_t.dtype
+    rv = torch.as_tensor(truth["rv"], dtype=dtype) if "rv" in truth else None
+    flux = model(torch.as_tensor(labels, dtype=dtype), rv)
+    coeffs = [v for k, v in truth.items() if k.startswith("cont_")]  # cont_0 .. cont_d, in draw order
+    if coeffs:
+        flux = apply_continuum(flux, torch.as_tensor(np.stack(coeffs, axis=1), dtype=dtype), basis)
+    return flux
+
+
 def generate_split(path, n: int, seed: int, *, stars: StarDistribution | None = None, chunk_size: int = 1024,
-                   split_name: str = "train", progress: bool = True, model: SpectrumModel | None = None) -> Path:
-    """Write ``n`` synthetic spectra to ``path`` (atomically: a temporary file is renamed at the end)."""
+                   split_name: str = "train", progress: bool = True, model: SpectrumModel | None = None,
+                   nuisances: NuisanceSet | None = None) -> Path:
+    """Write ``n`` synthetic spectra to ``path`` (atomically: a temporary file is renamed at the end),
+    with the ``nuisances`` of every star where given (see the module doc)."""
     stars = stars or StarDistribution()
     model = model or SpectrumModel()
     labels, mags = stars.draw(n, seed)
+    truth = draw_nuisances(nuisances, n, seed)
+    basis = None
+    if nuisances is not None and nuisances.continuum_degree is not None:
+        basis = torch.as_tensor(legendre_basis(model.wave, nuisances.continuum_degree), dtype=model.wave_t.dtype)
     attrs = {
         "source": "synthetic",
         "seed": int(seed),
@@ -53,18 +102,19 @@ def generate_split(path, n: int, seed: int, *, stars: StarDistribution | None = 
         "specvit_version": specvit.__version__,
         **model.describe(),
         **stars.label_space.to_attrs(),
+        **_nuisance_attrs(nuisances),
     }
-    names = list(LABEL_NAMES) + ["mag"]
+    names = list(LABEL_NAMES) + ["mag"] + list(truth)
     bar = Progress(n, f"simulate {split_name}", unit="spectra") if progress else None
     with SplitWriter(path, n, model.wave, names, attrs, overwrite=True) as writer, torch.no_grad():
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)
-            x = torch.as_tensor(labels[start:stop], dtype=model.wave_t.dtype)
-            flux = model(x)
+            block_truth = {k: v[start:stop] for k, v in truth.items()}
+            flux = _observed_flux(model, labels[start:stop], block_truth, basis)
             error = pixel_sigma(flux, torch.as_tensor(mags[start:stop], dtype=flux.dtype))
             block = {name: labels[start:stop, i] for i, name in enumerate(LABEL_NAMES)}
             block["mag"] = mags[start:stop]
-            writer.write(start, flux.numpy(), error.numpy(), block)
+            writer.write(start, flux.numpy(), error.numpy(), {**block, **block_truth})
             pause_point("simulate_block")
             if bar:
                 bar.update(stop - start)

@@ -5,6 +5,8 @@ Nothing is learnt: ``fit`` only checks that the spectra lie on the forward model
 ``predict`` minimises, per spectrum, chi^2 = sum_j w_j (x_j - f_j(theta))^2 over all five labels by
 batched Levenberg-Marquardt in float64:
 
+- ``nuisances`` (a continuum degree and/or a radial velocity): the model is f(theta, v) (1 + sum_k
+  c_k P_k(x)); c and v (km/s) are fitted with the labels, unbounded, from 0 (so |v| of tens of km/s).
 - coordinates: u in [0, 1]^5, theta = low + u (high - low) over the label box (``LabelSpace``
   defaults). Bounds by projection: a label that sits on a bound with the gradient pushing outward
   is frozen for that step (projected Newton), the others are solved for, and the trial point is
@@ -25,11 +27,7 @@ batched Levenberg-Marquardt in float64:
 - stopping: per problem, when the Gauss-Newton decrement g^T H^-1 g (the chi^2 a full step would
   still gain) or the chi^2 gained by the last accepted step is below ``_TOL`` (IRLS: only after
   ``_MIN_REFITS`` noise refits), when lambda exceeds ``_LAMBDA_MAX``, or after ``max_iter`` steps.
-  Finished problems leave the batch, so the cost follows the slow ones. The second test matters:
-  the forward model divides by the median pixel, so chi^2 is only piecewise smooth (its gradient
-  jumps where the median pixel changes) and LM can zigzag across such kinks with tiny gains.
-  The kinks also make shallow spurious minima (barrier ~1e-3 in chi^2 at SNR ~1500); they matter
-  only at very high SNR, where the extra starts get past them.
+  Finished problems leave the batch, so the cost follows the slow ones.
 """
 from __future__ import annotations
 
@@ -45,30 +43,17 @@ import torch
 from specvit.models.base import Regressor, register, write_model_file
 from specvit.models.checks import check_fit_inputs, check_x
 from specvit.models.template_config import template_settings
+from specvit.models.template_noise import noise_weights
 from specvit.physics.fisher import jacobian
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
+from specvit.physics.nuisances import RV_MAX_KMS, NuisanceSet, legendre_basis
 from specvit.physics.spectrum import ForwardParams, SpectrumModel
 
 _REFIT_EVERY = 3     # IRLS: refit (alpha, beta) every this many iterations
 _MIN_REFITS = 2      # IRLS: ... and at least this many times before a problem may stop
 _TOL = 1e-3          # stop when the Gauss-Newton step would gain, or the last step gained, less chi^2 than this
-_LAMBDA_MAX = 1e5    # stop when the damping grows past this (no downhill step left: at a kink of the median)
+_LAMBDA_MAX = 1e5    # stop when the damping grows past this (no downhill step left)
 _LOG_EVERY_S = 30.0  # progress line at most this often
-
-
-def noise_weights(resid: torch.Tensor, flux: torch.Tensor) -> torch.Tensor:
-    """IRLS weights 1 / sigma^2 [M, P], with sigma_j^2 = alpha f_j + beta fitted per star by least
-    squares of resid^2 on the model flux (alpha, beta >= 0; a negative one is dropped and the other refitted)."""
-    r2, f = resid * resid, flux.clamp_min(0.0)
-    n = f.shape[1]
-    sf, sff, sr, sfr = f.sum(1), (f * f).sum(1), r2.sum(1), (f * r2).sum(1)
-    alpha = (n * sfr - sf * sr) / (n * sff - sf * sf)
-    beta = (sr - alpha * sf) / n
-    alpha, beta = torch.where(alpha < 0, 0.0, alpha), torch.where(alpha < 0, sr / n, beta)
-    alpha, beta = torch.where(beta < 0, sfr / sff, alpha), beta.clamp_min(0.0)
-    var = alpha[:, None] * f + beta[:, None]
-    floor = 1e-6 * sr / n + torch.finfo(var.dtype).tiny
-    return 1.0 / torch.maximum(var, floor[:, None])
 
 
 @register("template")
@@ -77,14 +62,18 @@ class TemplateFitRegressor(Regressor):
 
     ``labels``: which of the five fitted labels ``predict`` returns. ``forward``: ``ForwardParams``
     overrides of the fitting model (to study a model mismatch). ``batch_size``: spectra per batch.
+    ``nuisances``: ``{"continuum_degree": d or None, "rv": bool}`` fitted with the labels (None: none).
     """
 
     _JSON = "template.json"
 
     def __init__(self, labels=("logg",), n_starts: int = 4, max_iter: int = 30, damping: float = 1e-3,
-                 batch_size: int = 256, seed: int = 0, forward: dict | None = None):
-        self.labels, self._settings = template_settings(labels, n_starts, max_iter, damping, batch_size, seed, forward)
-        self.n_starts, self.max_iter, self.damping, self.batch_size, self.seed, self.forward = self._settings.values()
+                 batch_size: int = 256, seed: int = 0, forward: dict | None = None, nuisances: dict | None = None):
+        self.labels, self._settings = template_settings(labels, n_starts, max_iter, damping, batch_size, seed,
+                                                        forward, nuisances)
+        (self.n_starts, self.max_iter, self.damping, self.batch_size, self.seed, self.forward,
+         self.nuisances) = self._settings.values()
+        self._nuisance = NuisanceSet(**self.nuisances) if self.nuisances else None
         self._params = ForwardParams(**self.forward)
         space = LabelSpace()
         self._low = torch.as_tensor(space.low, dtype=torch.float64)
@@ -136,7 +125,8 @@ class TemplateFitRegressor(Regressor):
     def fit_spectra(self, x, error=None, log: Callable[[str], Any] | None = None) -> dict[str, np.ndarray]:
         """The fit of every spectrum: ``labels`` [N, 5] (``LABEL_NAMES`` order); ``objective`` [N] of the
         kept start (chi^2 with ``error``, else the Gaussian negative log-likelihood under the refitted
-        noise); ``start`` [N], its index; ``iterations`` [N], the LM steps it took."""
+        noise); ``start`` [N], its index; ``iterations`` [N], the LM steps it took; with nuisances,
+        ``nuisances`` [N, n] (the continuum coefficients c_0 .. c_d, then the radial velocity in km/s)."""
         self._require_fitted()
         x = check_x(x, "x", n_features=self.n_features)
         if error is not None:
@@ -147,8 +137,9 @@ class TemplateFitRegressor(Regressor):
                 raise ValueError("error must be > 0 in every pixel")
         n = x.shape[0]
         out = {"labels": np.empty((n, 5)), "objective": np.empty(n), "start": np.empty(n, dtype=np.int64),
-               "iterations": np.empty(n, dtype=np.int64)}
+               "iterations": np.empty(n, dtype=np.int64), "nuisances": np.empty((n, self._n_nuisance))}
         starts = torch.as_tensor(self.starts())
+        starts = torch.cat([starts, torch.zeros(len(starts), self._n_nuisance, dtype=starts.dtype)], dim=1)
         t0 = last = time.perf_counter()
         for i in range(0, n, self.batch_size):
             s = slice(i, min(i + self.batch_size, n))
@@ -156,7 +147,7 @@ class TemplateFitRegressor(Regressor):
             w = None if error is None else torch.as_tensor(error[s], dtype=torch.float64) ** -2
             best = None
             for k, u0 in enumerate(starts):
-                u, obj, iters = self._levenberg_marquardt(y, w, u0.expand(y.shape[0], 5).clone())
+                u, obj, iters = self._levenberg_marquardt(y, w, u0.expand(y.shape[0], -1).clone())
                 new = (u, obj, torch.full_like(iters, k), iters)
                 if best is None:
                     best = new
@@ -164,28 +155,50 @@ class TemplateFitRegressor(Regressor):
                     better = obj < best[1]
                     best = tuple(torch.where(better[:, None] if a.ndim == 2 else better, a, b)
                                  for a, b in zip(new, best))
-            out["labels"][s] = (self._low + self._span * best[0]).numpy()
+            out["labels"][s] = (self._low + self._span * best[0][:, :5]).numpy()
+            out["nuisances"][s] = best[0][:, 5:].numpy()
             for key, v in zip(("objective", "start", "iterations"), best[1:]):
                 out[key][s] = v.numpy()
             now = time.perf_counter()
             if log is not None and (now - last > _LOG_EVERY_S or (s.stop == n and now - t0 > _LOG_EVERY_S)):
                 log(f"template: {s.stop}/{n} spectra fitted, {s.stop / (now - t0):.2f} spectra/s")
                 last = now
+        if not self._n_nuisance:
+            del out["nuisances"]
         return out
 
+    @property
+    def _n_nuisance(self) -> int:
+        return 0 if self._nuisance is None else len(self._nuisance.names)
+
     @torch.no_grad()
-    def _evaluate(self, u: torch.Tensor, with_jacobian: bool):
-        """Flux [M, P] at box coordinates u [M, 5], and its Jacobian d flux / d u [M, P, 5] if asked."""
-        theta = self._low + self._span * u
+    def _evaluate(self, p: torch.Tensor, with_jacobian: bool):
+        """Model flux [M, P] at parameters p [M, 5 + n] (box coordinates u of the labels, then the
+        nuisances), and its Jacobian d flux / d p [M, P, 5 + n] if asked."""
+        theta = self._low + self._span * p[:, :5]
+        ns = self._nuisance
+        rv = ns is not None and ns.rv
+        v = p[:, -1] if rv else None
         if not with_jacobian:
-            return self.model(theta), None
-        with torch.enable_grad():
-            f, jac = jacobian(self.model, theta)
-        return f.detach(), jac.detach() * self._span
+            f, jac = self.model(theta, v), None
+        else:
+            with torch.enable_grad():
+                f, jac = jacobian(self.model, theta, rv=rv, rv_kms=v)
+            f, jac = f.detach(), jac.detach()
+            jac[..., :5] *= self._span
+        if ns is None or ns.continuum_degree is None:
+            return f, jac
+        basis = torch.as_tensor(legendre_basis(self.model.wave, ns.continuum_degree), dtype=f.dtype)
+        factor = 1.0 + p[:, 5 : 5 + ns.n_continuum] @ basis.T                    # [M, P]
+        if jac is not None:  # labels and v scale with the factor; d / d c_k = f P_k
+            jac = torch.cat([jac[..., :5] * factor[..., None], f[..., None] * basis,
+                             jac[..., 5:] * factor[..., None]], dim=-1)
+        return f * factor, jac
 
     def _levenberg_marquardt(self, y: torch.Tensor, w_fixed: torch.Tensor | None, u: torch.Tensor):
-        """Projected LM from u [M, 5] for spectra y [M, P]; inverse variances w_fixed [M, P] or None
-        (IRLS). Returns (u [M, 5], objective [M], LM steps taken [M])."""
+        """Projected LM from u [M, 5 + n] (the labels' box coordinates, then the nuisances) for spectra
+        y [M, P]; inverse variances w_fixed [M, P] or None (IRLS). Returns (u [M, 5 + n], objective [M],
+        LM steps taken [M])."""
         irls = w_fixed is None
         m = y.shape[0]
         out_u, out_obj, out_it = u.clone(), torch.empty(m, dtype=torch.float64), torch.empty(m, dtype=torch.long)
@@ -199,9 +212,10 @@ class TemplateFitRegressor(Regressor):
         stalled = torch.zeros(m, dtype=torch.bool)  # the last step gained less than _TOL: at a kink or the minimum
         for it in range(self.max_iter + 1):
             jw = jac * w[..., None]
-            hess = jw.transpose(1, 2) @ jac                                  # J^T W J [m, 5, 5]
+            hess = jw.transpose(1, 2) @ jac                                  # J^T W J [m, 5 + n, 5 + n]
             grad = (jw * r[..., None]).sum(1)                                # J^T W r, the downhill direction
             free = ~(((u <= 0) & (grad < 0)) | ((u >= 1) & (grad > 0)))      # labels on a bound stay there
+            free[:, 5:] = True                                               # the nuisances have no bounds
             fr = free.to(torch.float64)
             d = torch.diagonal(hess, dim1=1, dim2=2)
             d = torch.maximum(d, 1e-12 * d.amax(1, keepdim=True) + torch.finfo(d.dtype).tiny)
@@ -225,7 +239,7 @@ class TemplateFitRegressor(Regressor):
                 if idx.numel() == 0:
                     break
             step = torch.linalg.solve(h_free + torch.diag_embed(lam[:, None] * d * fr), g_free)[..., 0]
-            u_try = (u + step).clamp(0.0, 1.0)
+            u_try = self._project(u + step)
             f_try, _ = self._evaluate(u_try, False)
             r_try = y - f_try
             chi2_try = (w * r_try * r_try).sum(1)
@@ -243,6 +257,13 @@ class TemplateFitRegressor(Regressor):
             if need.any():
                 jac[need] = self._evaluate(u[need], True)[1]
         return out_u, out_obj, out_it
+
+    def _project(self, p: torch.Tensor) -> torch.Tensor:
+        """Labels clamped into the box; a radial velocity within the forward model's range."""
+        p = torch.cat([p[:, :5].clamp(0.0, 1.0), p[:, 5:]], dim=1)
+        if self._nuisance is not None and self._nuisance.rv:
+            p[:, -1] = p[:, -1].clamp(-0.99 * RV_MAX_KMS, 0.99 * RV_MAX_KMS)
+        return p
 
     @staticmethod
     def _objective(r, f, chi2, irls: bool) -> torch.Tensor:

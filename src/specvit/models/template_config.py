@@ -8,13 +8,15 @@ import numpy as np
 from specvit.models.checks import check_labels
 from specvit.physics.grid import ForwardParams
 from specvit.physics.labels import LABEL_NAMES
+from specvit.physics.nuisances import NuisanceSet
 
 
 def template_settings(labels=("logg",), n_starts: int = 4, max_iter: int = 30, damping: float = 1e-3,
-                      batch_size: int = 256, seed: int = 0,
-                      forward: dict | None = None) -> tuple[tuple[str, ...], dict]:
+                      batch_size: int = 256, seed: int = 0, forward: dict | None = None,
+                      nuisances: dict | None = None) -> tuple[tuple[str, ...], dict]:
     """The checked labels and settings of a template fit; ValueError names the bad setting,
-    TypeError an unknown one."""
+    TypeError an unknown one. ``nuisances``: {"continuum_degree": d or None, "rv": bool} fitted with
+    the labels ({} or None: none)."""
     labels = check_labels(labels)
     unknown = [lab for lab in labels if lab not in LABEL_NAMES]
     if unknown:
@@ -29,5 +31,12 @@ def template_settings(labels=("logg",), n_starts: int = 4, max_iter: int = 30, d
         ForwardParams(**forward)
     except TypeError as e:
         raise ValueError(f"forward: not ForwardParams fields ({e})") from e
+    nuisances = dict(nuisances or {})
+    unknown = sorted(set(nuisances) - {"continuum_degree", "rv"})
+    if unknown:
+        raise ValueError(f"nuisances: unknown keys {unknown}; expected continuum_degree and/or rv")
+    if nuisances:
+        nuisances = {"continuum_degree": nuisances.get("continuum_degree"), "rv": bool(nuisances.get("rv", False))}
+        NuisanceSet(**nuisances)  # a continuum degree >= 0 or a radial velocity
     return labels, {"n_starts": int(n_starts), "max_iter": int(max_iter), "damping": float(damping),
-                    "batch_size": int(batch_size), "seed": int(seed), "forward": forward}
+                    "batch_size": int(batch_size), "seed": int(seed), "forward": forward, "nuisances": nuisances}

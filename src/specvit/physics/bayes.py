@@ -122,13 +122,11 @@ def bayes_bound_box(theta: np.ndarray, fisher: np.ndarray, low: np.ndarray, high
         b = u_true[sl].shape[0]
         f = f_u[sl] + 1e-9 * np.eye(k) * np.trace(f_u[sl], axis1=1, axis2=2)[:, None, None]
         chol = np.linalg.cholesky(f)                                       # F = L L^T
-        chol_t = np.swapaxes(chol, 1, 2)
+        inv_l = np.linalg.inv(chol)                                        # (L^-T)^T, so z @ L^-1 = (L^-T z)^T
         log_norm = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1) - 0.5 * k * np.log(2 * np.pi)
 
-        def gauss(z, b=b, chol_t=chol_t):  # z [b, ...] standard normal -> L^-T z, a draw from N(0, F^-1)
-            shape = z.shape
-            flat = z.reshape(b, -1, k).transpose(0, 2, 1)
-            return np.linalg.solve(chol_t, flat).transpose(0, 2, 1).reshape(shape)
+        def gauss(z, b=b, inv_l=inv_l):  # z [b, ...] standard normal -> L^-T z, a draw from N(0, F^-1)
+            return (z.reshape(b, -1, k) @ inv_l).reshape(z.shape)
 
         t = u_true[sl][:, None, :] + gauss(rng.standard_normal((b, n_draws, k)))
         proposals = np.concatenate([
@@ -136,7 +134,7 @@ def bayes_bound_box(theta: np.ndarray, fisher: np.ndarray, low: np.ndarray, high
             rng.uniform(size=(b, n_draws, n_samples - half, k)),
         ], axis=2)
         d = proposals - t[:, :, None, :]
-        quad = (np.einsum("bjsk,bkl->bjsl", d, chol) ** 2).sum(-1)         # d^T F d
+        quad = ((d.reshape(b, -1, k) @ chol) ** 2).sum(-1).reshape(d.shape[:-1])  # d^T F d = |L^T d|^2
         density = np.exp(log_norm[:, None, None] - 0.5 * quad)
         inside = np.all((proposals >= 0.0) & (proposals <= 1.0), axis=-1)
         w = inside * density / (0.5 * density + 0.5 * inside)

@@ -11,6 +11,10 @@ WAVE_STEP = 0.427246
 N_PIXELS = 4096
 RESOLUTION = 5000.0
 
+# The reference star the line strengths of the line lists (and the molecular bands) refer to.
+TEFF_REF, LOGG_REF = 5000.0, 4.44
+THETA_REF = 5040.0 / TEFF_REF
+
 
 @dataclass(frozen=True)
 class ForwardParams:

@@ -3,7 +3,7 @@
 It stands in for the paper's BOSZ -> PFS simulations. A spectrum of labels
 (Teff, logg, [M/H], [a/M], [C/M]) is built as
 
-    flux = LSF_rest * [ continuum * exp(-sum_k tau_k(labels) * phi_k(lambda)) ] / median
+    flux = LSF_rest * [ continuum * exp(-sum_k tau_k(labels) * phi_k(lambda)) ] / mean
 
 - continuum: a Planck curve at Teff (smooth; its slope over the window carries Teff);
 - phi_k: an area-normalised pseudo-Voigt profile per line, evaluated only within a
@@ -12,7 +12,12 @@ It stands in for the paper's BOSZ -> PFS simulations. A spectrum of labels
 - LSF_rest: the rest of the Gaussian line-spread function (FWHM = lambda / 5000 in total,
   the two Gaussians adding in quadrature), applied after the exponential so that saturated
   line cores are smoothed as an instrument smooths them;
-- the result is divided by its median over the window, as the paper's data were.
+- the result is divided by its mean over all pixels: a smooth function of the labels (the paper's
+  data were divided by their median, whose pixel changes identity within a fraction of a kelvin and
+  makes the spectrum, its Jacobian and every chi^2 surface only piecewise smooth);
+- a radial velocity ``rv_kms`` (per star, optional) shifts the lines, bands and continuum: every
+  pixel is evaluated at its rest wavelength lambda / D, D = sqrt((1 + beta) / (1 - beta)), before
+  the LSF (which acts in the observed frame), so d flux / d v is exact autodiff.
 
 Line strengths follow the physics that makes a spectrum carry log g (see ``line_sensitivities``):
 abundances, Boltzmann/Saha temperature factors 10^(-theta chi), ionised lines weakening as
@@ -30,22 +35,21 @@ from importlib import resources
 import numpy as np
 import torch
 
+from specvit.physics.bands import CN_BANDS, TIO_BANDS, MolecularBands
+
 # the grid and the physical knobs live in a torch-free module (the workflow reads them); re-exported
-from specvit.physics.grid import N_PIXELS, RESOLUTION, WAVE_START, WAVE_STEP, ForwardParams
+from specvit.physics.grid import (  # noqa: F401
+    LOGG_REF,
+    N_PIXELS,
+    RESOLUTION,
+    THETA_REF,
+    WAVE_START,
+    WAVE_STEP,
+    ForwardParams,
+)
 from specvit.physics.labels import LABEL_NAMES
-
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-
-# Reference star the line strengths of the line lists refer to.
-TEFF_REF, LOGG_REF = 5000.0, 4.44
-THETA_REF = 5040.0 / TEFF_REF
-
-# Molecular band heads (A), e-folding length of the band redward of the head (A),
-# log10 strength in a reference star where the band is present (Teff 3750 K for TiO,
-# Teff 4000 K, logg 2 for CN), and the label sensitivities (see ``_band_sensitivities``).
-TIO_BANDS = [(7054.0, 60.0, -0.1), (7589.0, 45.0, -0.4), (7666.0, 50.0, -0.5),
-             (8432.0, 18.0, -0.9), (8442.0, 18.0, -0.9), (8452.0, 18.0, -0.9)]
-CN_BANDS = [(7875.0, 30.0, -1.3), (7916.0, 35.0, -1.4), (8125.0, 40.0, -1.3)]
+from specvit.physics.lsf import FWHM_TO_SIGMA, SparseOperator, apply_lsf, lsf_kernel, lsf_matrix  # noqa: F401
+from specvit.physics.nuisances import C_KMS, RV_MAX_KMS
 
 
 def pfs_red_wave(n_pixels: int = N_PIXELS) -> np.ndarray:
@@ -93,47 +97,29 @@ def line_sensitivities(lines: dict[str, np.ndarray], p: ForwardParams) -> np.nda
     return np.stack([m_h, lines["alpha"], lines["carbon"], theta, gravity], axis=1)
 
 
-def _band_table(p: ForwardParams):
-    """Heads, lengths, reference log strengths and sensitivities [Nb, 5] of TiO and CN bands.
-
-    TiO ~ [Ti/H] with a steep temperature dependence (dissociation: effective 15 eV per
-    unit theta, so it fades within a few hundred K above 3750 K); CN ~ [C/H] and forms in
-    cool giants. Reference strengths are re-expressed at the reference star (theta_ref, logg_ref).
-    """
-    heads, lengths, log_s, sens = [], [], [], []
-    for head, length, log_a in TIO_BANDS:
-        s = np.array([1.0, 1.0, 0.0, 15.0, 0.1])
-        ref = np.array([0.0, 0.0, 0.0, 5040.0 / 3750.0 - THETA_REF, 4.5 - LOGG_REF])
-        heads.append(head)
-        lengths.append(length)
-        sens.append(s)
-        log_s.append(log_a - s @ ref)
-    for head, length, log_a in CN_BANDS:
-        s = np.array([1.0, 0.0, 1.0, 3.0 * p.thermal_scale, p.molecule_gravity_exponent])
-        ref = np.array([0.0, 0.0, 0.0, 5040.0 / 4000.0 - THETA_REF, 2.0 - LOGG_REF])
-        heads.append(head)
-        lengths.append(length)
-        sens.append(s)
-        log_s.append(log_a - s @ ref)
-    return np.array(heads), np.array(lengths), np.array(log_s), np.stack(sens)
-
-
-def _pseudo_voigt(dx, fwhm_g, fwhm_l):
-    """Area-normalised pseudo-Voigt (Thompson, Cox & Hastings 1987), accurate to ~1 %."""
+def _voigt_shape(fwhm_g, fwhm_l):
+    """(eta, Lorentz half width, Gaussian sigma) of the pseudo-Voigt approximating a Voigt profile of
+    Gaussian and Lorentz FWHMs ``fwhm_g`` and ``fwhm_l`` (Thompson, Cox & Hastings 1987)."""
     fg2, fl2 = fwhm_g * fwhm_g, fwhm_l * fwhm_l
     f = (fg2 * fg2 * fwhm_g + 2.69269 * fg2 * fg2 * fwhm_l + 2.42843 * fg2 * fwhm_g * fl2
          + 4.47163 * fg2 * fl2 * fwhm_l + 0.07842 * fwhm_g * fl2 * fl2 + fl2 * fl2 * fwhm_l) ** 0.2
     r = fwhm_l / f
     eta = 1.36603 * r - 0.47719 * r * r + 0.11116 * r * r * r
-    hw = 0.5 * f
+    return eta, 0.5 * f, f * FWHM_TO_SIGMA
+
+
+def _pseudo_voigt(dx, fwhm_g, fwhm_l):
+    """Area-normalised pseudo-Voigt (Thompson, Cox & Hastings 1987), accurate to ~1 %."""
+    eta, hw, sigma = _voigt_shape(fwhm_g, fwhm_l)
     lorentz = (hw / np.pi) / (dx * dx + hw * hw)
-    sigma = f * FWHM_TO_SIGMA
     gauss = torch.exp(-0.5 * (dx / sigma) ** 2) / (sigma * np.sqrt(2.0 * np.pi))
     return eta * lorentz + (1.0 - eta) * gauss
 
 
 class _LineGroup(torch.nn.Module):
-    """Lines that share a window half-width: evaluated on [L, 2W+1] pixels and scattered into tau."""
+    """Lines that share a window half-width: evaluated on [L, 2W+1] pixels and scattered into tau.
+
+    Window pixels beyond the grid are scattered into one extra pixel (index P) that the caller drops."""
 
     def __init__(self, wave: np.ndarray, lines: dict[str, np.ndarray], half_width: int, p: ForwardParams):
         super().__init__()
@@ -141,10 +127,11 @@ class _LineGroup(torch.nn.Module):
         offsets = np.arange(-half_width, half_width + 1)
         idx = center[:, None] + offsets[None, :]
         inside = (idx >= 0) & (idx < wave.size)
-        idx = np.clip(idx, 0, wave.size - 1)
-        self.register_buffer("index", torch.as_tensor(idx.reshape(-1)))
-        self.register_buffer("dx", torch.as_tensor(wave[idx] - lines["wavelength"][:, None]))
-        self.register_buffer("inside", torch.as_tensor(inside, dtype=torch.float64))
+        dx = wave[np.clip(idx, 0, wave.size - 1)] - lines["wavelength"][:, None]
+        self.register_buffer("index", torch.as_tensor(np.where(inside, idx, wave.size).reshape(-1)))
+        self.register_buffer("dx", torch.as_tensor(dx))
+        self.register_buffer("dx2", torch.as_tensor(dx * dx))
+        self.register_buffer("wave_idx", torch.as_tensor(dx + lines["wavelength"][:, None]))
         self.register_buffer("log_s", torch.as_tensor(lines["log_s"] + p.strength_offset))
         self.register_buffer("log_gamma", torch.as_tensor(lines["log_gamma"] + np.log10(p.damping_scale)))
         self.register_buffer("sens", torch.as_tensor(line_sensitivities(lines, p)))
@@ -152,25 +139,26 @@ class _LineGroup(torch.nn.Module):
         # Gaussian FWHM before the exponential: the pre-broadening; the rest of the LSF comes later.
         self.fwhm_g = p.pre_broadening_fwhm
 
-    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-        """x: [B, 5] physics coordinates (M_H, a_M, C_M, dtheta, dlogg); adds into tau [B, P]."""
+    def forward(self, x: torch.Tensor, tau: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """x: [B, 5] physics coordinates (M_H, a_M, C_M, dtheta, dlogg); adds into tau [B, P + 1].
+        ``shift`` [B]: 1 - 1/D of each star's Doppler factor (None: at rest).
+
+        strength x pseudo-Voigt, with every factor that depends only on the line ([B, L]) folded
+        into two coefficients, so that few operations touch the [B, L, 2W+1] arrays (and their tangents)."""
         strength = 10.0 ** (self.log_s + x @ self.sens.T)                       # [B, L]
         pressure = self.damping_gravity * x[:, 4:5] + self.damping_metal * x[:, 0:1]
         gamma = 10.0 ** (self.log_gamma + pressure)                               # [B, L]
-        phi = _pseudo_voigt(self.dx, self.fwhm_g, gamma[:, :, None]) * self.inside  # [B, L, 2W+1]
-        contrib = (strength[:, :, None] * phi).reshape(x.shape[0], -1)
-        return tau.index_add(1, self.index, contrib)
-
-
-def lsf_kernel(wave: np.ndarray, pre_fwhm: float, resolution: float = RESOLUTION, half_width: int = 8) -> np.ndarray:
-    """Per-pixel Gaussian weights [P, 2H+1] of the LSF applied after the exponential: the part the
-    line profiles' pre-broadening leaves, FWHM^2 = (lambda / R)^2 - pre^2."""
-    step = np.gradient(wave)
-    fwhm = np.sqrt(np.clip((wave / resolution) ** 2 - pre_fwhm**2, 1e-6, None))
-    sigma_px = fwhm * FWHM_TO_SIGMA / step
-    m = np.arange(-half_width, half_width + 1)
-    k = np.exp(-0.5 * (m[None, :] / sigma_px[:, None]) ** 2)
-    return k / k.sum(axis=1, keepdims=True)
+        eta, hw, sigma = _voigt_shape(self.fwhm_g, gamma)
+        lorentz_amp = (strength * eta * hw / np.pi)[:, :, None]
+        gauss_amp = (strength * (1.0 - eta) / (sigma * np.sqrt(2.0 * np.pi)))[:, :, None]
+        gauss_rate = (-0.5 / (sigma * sigma))[:, :, None]
+        if shift is None:
+            dx2 = self.dx2
+        else:  # rest wavelength of each pixel minus the line's: lambda/D - lambda_0 = dx - lambda (1 - 1/D)
+            dx = self.dx - self.wave_idx * shift[:, None, None]
+            dx2 = dx * dx
+        contrib = lorentz_amp / (dx2 + (hw * hw)[:, :, None]) + gauss_amp * torch.exp(dx2 * gauss_rate)
+        return tau.index_add(1, self.index, contrib.reshape(x.shape[0], -1))
 
 
 class SpectrumModel(torch.nn.Module):
@@ -196,56 +184,75 @@ class SpectrumModel(torch.nn.Module):
                 sel = {k: v[lines["window_px"] == w] for k, v in lines.items()}
                 groups.append(_LineGroup(wave, sel, int(w), p))
         self.groups = torch.nn.ModuleList(groups)
-        heads, lengths, log_s, sens = _band_table(p)
-        self.register_buffer("band_shape", torch.as_tensor(self._band_shapes(wave, heads, lengths)))
-        self.register_buffer("band_log_s", torch.as_tensor(log_s + p.strength_offset))
-        self.register_buffer("band_sens", torch.as_tensor(sens))
+        self.bands = MolecularBands(wave, p)
         self.register_buffer("lsf_kernel", torch.as_tensor(lsf_kernel(wave, p.pre_broadening_fwhm)))
         self.to(dtype)
-
-    @staticmethod
-    def _band_shapes(wave, heads, lengths, edge=1.0):
-        """Unit-peak band opacity: a smooth onset at the head, exponential decline redward."""
-        d = wave[None, :] - heads[:, None]
-        onset = 0.5 * (1.0 + np.tanh(d / edge))
-        return onset * np.exp(-np.clip(d, 0.0, None) / lengths[:, None])
 
     def physics_coordinates(self, labels: torch.Tensor) -> torch.Tensor:
         """(M_H, a_M, C_M, theta - theta_ref, logg - logg_ref) from labels in LABEL_NAMES order."""
         teff, logg, m_h, a_m, c_m = labels.unbind(-1)
         return torch.stack([m_h, a_m, c_m, 5040.0 / teff - THETA_REF, logg - LOGG_REF], dim=-1)
 
-    def continuum(self, teff: torch.Tensor) -> torch.Tensor:
-        """Planck curve B_lambda(Teff) over the window, divided by its value at the first pixel."""
+    def continuum(self, teff: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """Planck curve B_lambda(Teff) over the window (at each pixel's rest wavelength when ``shift``
+        is given), divided by its value at the first pixel's observed wavelength."""
         c2 = 1.438777e8  # hc/k in A K
-        lam = self.wave_t
-        x = c2 / (lam[None, :] * teff[:, None])
-        x0 = c2 / (lam[0] * teff[:, None])
-        return (lam[0] / lam[None, :]) ** 5 * torch.expm1(x0) / torch.expm1(x)
+        lam0 = self.wave_t[0]
+        lam = self.wave_t[None, :] if shift is None else self.wave_t[None, :] * (1.0 - shift[:, None])
+        x = c2 / (lam * teff[:, None])
+        x0 = c2 / (lam0 * teff[:, None])
+        return (lam0 / lam) ** 5 * torch.expm1(x0) / torch.expm1(x)
 
-    def optical_depth(self, labels: torch.Tensor) -> torch.Tensor:
+    def optical_depth(self, labels: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
         x = self.physics_coordinates(labels)
-        tau = torch.zeros(labels.shape[0], self.wave_t.shape[0], dtype=labels.dtype, device=labels.device)
+        n = self.wave_t.shape[0]
+        tau = torch.zeros(labels.shape[0], n + 1, dtype=labels.dtype, device=labels.device)
         for group in self.groups:
-            tau = group(x, tau)
-        band_strength = 10.0 ** (self.band_log_s + x @ self.band_sens.T)
-        return tau + band_strength @ self.band_shape
+            tau = group(x, tau, shift)
+        tau = tau[:, :n]  # the last pixel collects the window pixels beyond the grid
+        return self.bands(x, tau, shift)
 
-    def convolve_lsf(self, flux: torch.Tensor) -> torch.Tensor:
-        h = (self.lsf_kernel.shape[1] - 1) // 2
-        padded = torch.nn.functional.pad(flux[:, None, :], (h, h), mode="replicate")[:, 0, :]
-        n = flux.shape[1]
-        out = padded[:, 0:n] * self.lsf_kernel[:, 0]
-        for m in range(1, 2 * h + 1):
-            out = out + padded[:, m : m + n] * self.lsf_kernel[:, m]
+    @staticmethod
+    def doppler_shift(rv_kms: torch.Tensor) -> torch.Tensor:
+        """1 - 1/D for radial velocities in km/s (D = sqrt((1 + beta) / (1 - beta)), relativistic):
+        lambda_rest = lambda_obs (1 - shift), computed without cancellation for small beta."""
+        if bool((rv_kms.detach().abs() > RV_MAX_KMS).any()):
+            raise ValueError(f"rv_kms must be within +-{RV_MAX_KMS:g} km/s (the line windows are fixed at rest); "
+                             f"got up to {float(rv_kms.detach().abs().max()):.1f}")
+        return -torch.expm1(-torch.atanh(rv_kms / C_KMS))
+
+    def _lsf_operator(self) -> SparseOperator:
+        """The sparse LSF matrix of ``lsf_kernel``, rebuilt when the kernel is replaced, edited or converted
+        (``_apply``: .double(), .to()). Built outside torch.func transforms, which cannot build it."""
+        kernel = self.lsf_kernel
+        cache = getattr(self, "_lsf_cache", None)
+        if cache is None or cache[0] is not kernel or cache[1] != kernel._version:
+            cache = (kernel, kernel._version, SparseOperator(lsf_matrix(kernel)))
+            self._lsf_cache = cache
+        return cache[2]
+
+    def _apply(self, fn, recurse=True):
+        out = super()._apply(fn, recurse)
+        self._lsf_operator()
         return out
 
-    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+    def convolve_lsf(self, flux: torch.Tensor) -> torch.Tensor:
+        """The per-pixel Gaussian LSF (``lsf_kernel``, replicate padding at the edges) as one sparse
+        matrix product."""
+        return apply_lsf(flux, self._lsf_operator())
+
+    def forward(self, labels: torch.Tensor, rv_kms: torch.Tensor | float | None = None) -> torch.Tensor:
+        """Flux [B, P] of labels [B, 5] (or [P] of one star [5]); ``rv_kms``: radial velocity per star
+        in km/s ([B] or a scalar; None: at rest), positive away from us (lines shift redward)."""
         squeeze = labels.ndim == 1
         labels = labels.reshape(-1, len(LABEL_NAMES))
-        raw = self.continuum(labels[:, 0]) * torch.exp(-self.optical_depth(labels))
+        shift = None
+        if rv_kms is not None:
+            rv = torch.as_tensor(rv_kms, dtype=labels.dtype, device=labels.device)
+            shift = self.doppler_shift(rv.reshape(-1).expand(labels.shape[0]))
+        raw = self.continuum(labels[:, 0], shift) * torch.exp(-self.optical_depth(labels, shift))
         raw = self.convolve_lsf(raw)
-        flux = raw / raw.median(dim=1, keepdim=True).values
+        flux = raw / raw.mean(dim=1, keepdim=True)
         return flux[0] if squeeze else flux
 
     def describe(self) -> dict:
@@ -255,13 +262,15 @@ class SpectrumModel(torch.nn.Module):
 
 
 @torch.no_grad()
-def simulate(labels: np.ndarray, model: SpectrumModel | None = None, batch_size: int = 512) -> np.ndarray:
-    """Noise-free flux [N, P] (float32) for labels [N, 5], in batches."""
+def simulate(labels: np.ndarray, model: SpectrumModel | None = None, batch_size: int = 512,
+             rv_kms: np.ndarray | None = None) -> np.ndarray:
+    """Noise-free flux [N, P] (float32) for labels [N, 5] (and radial velocities [N] in km/s), in batches."""
     model = model or SpectrumModel()
     dtype = model.wave_t.dtype
     out = np.empty((labels.shape[0], model.wave.size), dtype=np.float32)
     for i in range(0, labels.shape[0], batch_size):
-        out[i : i + batch_size] = model(torch.as_tensor(labels[i : i + batch_size], dtype=dtype)).numpy()
+        rv = None if rv_kms is None else torch.as_tensor(rv_kms[i : i + batch_size], dtype=dtype)
+        out[i : i + batch_size] = model(torch.as_tensor(labels[i : i + batch_size], dtype=dtype), rv).numpy()
     return out
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from specvit.physics.grid import N_PIXELS
+from specvit.physics.nuisances import nuisance_sets
 from specvit.pipeline import targets
 from specvit.pipeline.ablations import expand_ablations
 from specvit.pipeline.errors import ConfigError, messages_of
@@ -59,6 +60,14 @@ def consistency_messages(config: dict) -> list[str]:
             msgs.append(f"config key 'runs[{i}].n_train' ({group['name']}) has N={missing}, which are not in "
                         f"'data.subsets' {sorted(subsets)}; add them there")
     msgs += _duplicate_group_messages(config["runs"])
+    sim = config["ceiling"]["mmse_sim"]
+    if data["source"] == "synthetic" and sim["enabled"] and sim["n_stars"] > data["n_test"]:
+        msgs.append(f"config key 'ceiling.mmse_sim.n_stars' ({sim['n_stars']}) exceeds the test stars "
+                    f"'data.n_test' ({data['n_test']})")
+    try:
+        nuisance_sets(config["ceiling"]["nuisances"])
+    except ValueError as e:
+        msgs.append(str(e))
     if data["source"] == "hdf5":
         msgs += [m for m in (path_message(f"data.{s}", data[s]) for s in targets.SPLITS) if m]
     return msgs

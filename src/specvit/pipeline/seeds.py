@@ -16,11 +16,17 @@ SEED_OFFSETS = {
     "calibration": 4,
     "val_noise": 5,
     "test_noise": 6,
+    # the noise draws and importance samples of the simulated Bayes bound (ceiling.mmse_sim)
+    "mmse_sim": 7,
     # the studies: fine-tuning subsets of the pre-train -> fine-tune study, the shifts' shared systematics,
     # the labelled shifted set of the domain-shift fine-tune
     "finetune_subsets": 101,
     "shift": 102,
     "shift_finetune": 103,
+    # the nuisance study's own splits
+    "nuisance_train": 104,
+    "nuisance_val": 105,
+    "nuisance_test": 106,
 }
 
 

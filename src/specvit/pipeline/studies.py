@@ -1,24 +1,28 @@
-"""The studies of the config (``attribution``, ``pretrain``, ``domain_shift``, ``eval.external``) as the
-workflow runs them: which trained runs they use, their trainer settings, seeds and run specs.
+"""The studies of the config (``attribution``, ``pretrain``, ``domain_shift``, ``eval.external``,
+``nuisance_study``) as the workflow runs them: which trained runs they use, their trainer settings,
+seeds and run specs.
 
 The studies' training jobs are described by the run specs they train (``pretrain_spec``,
 ``shift_finetune_spec``), so the cluster sizing treats them like the core runs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from specvit.models.vit_config import PRESETS as VIT_PRESETS
 from specvit.physics.labels import LABEL_NAMES
+from specvit.physics.nuisances import NuisanceSet
 from specvit.pipeline.errors import ConfigError
 from specvit.pipeline.seeds import stream_seed
 from specvit.pipeline.userfiles import path_message
-from specvit.training.spec import RunSpec
+from specvit.training.spec import RunSpec, run_id
 
 STUDIES_DIR = "results/studies"
 PRETRAIN_DIR = f"{STUDIES_DIR}/pretrain/pretrained"
 SMALL_SETTINGS = ("finetune", "scratch")
+NUISANCE_DIR = f"{STUDIES_DIR}/nuisance"
+NUISANCE_MODELS = ("vit", "lightgbm")  # what the nuisance study can train: its first ViT and LightGBM groups
 
 
 def small_run_dir(setting: str, n, seed) -> str:
@@ -83,6 +87,46 @@ def _pool_messages(config) -> list[str]:
     return msgs
 
 
+def _nuisance_models(config, runs, main_runs, errors) -> dict[str, str]:
+    """{group: main run} of the models the nuisance study retrains on its data (`nuisance_study.models`,
+    or the first ViT and the first LightGBM group); none for the user's own data (the study simulates
+    its spectra with the built-in model)."""
+    if config["data"]["source"] != "synthetic":
+        return {}
+    names = config["nuisance_study"]["models"]
+    if names is None:
+        firsts = (_first_group_run(config, main_runs, m) for m in NUISANCE_MODELS)
+        return {runs[r].group: r for r in firsts if r}
+    unknown = [n for n in names if n not in main_runs]
+    other = [n for n in names if n in main_runs and runs[main_runs[n]].model not in NUISANCE_MODELS]
+    if unknown:
+        errors.append(f"config key 'nuisance_study.models': {unknown} are not run groups; groups: {sorted(main_runs)}")
+    if other:
+        errors.append(f"config key 'nuisance_study.models': {other} are not ViT or LightGBM groups")
+    return {n: main_runs[n] for n in names if n in main_runs and n not in other}
+
+
+def nuisance_set_messages(config: dict) -> list[str]:
+    """The nuisances of `data.nuisances` and `nuisance_study.nuisances` as NuisanceSets; the study's set must be
+    one of `ceiling.nuisances` (where that key exists), so that ceiling.csv has its ceiling."""
+    msgs = []
+    for key, cfg in (("data.nuisances", config["data"].get("nuisances")),
+                     ("nuisance_study.nuisances", config["nuisance_study"]["nuisances"])):
+        try:
+            cfg is None or NuisanceSet.from_config(cfg)
+        except ValueError as e:
+            msgs.append(f"config key '{key}': {e}")
+    study = config["nuisance_study"]
+    if not study["enabled"] or config["data"]["source"] != "synthetic":
+        return msgs
+    ceiling_sets = config.get("ceiling", {}).get("nuisances")
+    if ceiling_sets is not None and not msgs and NuisanceSet.from_config(study["nuisances"]) not in [
+            NuisanceSet.from_config(c) for c in ceiling_sets]:
+        msgs.append(f"config key 'nuisance_study.nuisances' {study['nuisances']} is not one of 'ceiling.nuisances': "
+                    "add it there, so that ceiling.csv holds the study's nuisance-aware ceiling")
+    return msgs
+
+
 @dataclass(frozen=True)
 class Studies:
     """What the studies' rules need, decided once when the workflow loads the config."""
@@ -94,6 +138,7 @@ class Studies:
     shift_vit: str | None              # group of the ViT fine-tuned on shifted data
     shift_vit_run: str | None
     pretrain_n: int
+    nuisance_models: dict[str, str] = field(default_factory=dict)  # {group: main run id}
 
     @property
     def shifts(self) -> tuple[str, ...]:
@@ -146,6 +191,29 @@ class Studies:
         """Inputs of a fine-tune or scratch run: the splits, and the pre-trained model for a fine-tune."""
         return {**data, **({"init": f"{PRETRAIN_DIR}/model/model.json"} if setting == "finetune" else {})}
 
+    @property
+    def nuisance_runs(self) -> dict[str, RunSpec]:
+        """{run id: spec} of the nuisance study's runs: each model group's main run, trained on the study's
+        `nuisance_study.n_train` spectra with nuisances (ids nuisance-<group>-N<n>-s<seed>)."""
+        n = int(self.config["nuisance_study"]["n_train"])
+        out = {}
+        for group, main in self.nuisance_models.items():
+            spec = self.runs[main]
+            rid = run_id(f"nuisance-{group}", n, spec.seed)
+            out[rid] = replace(spec, run_id=rid, group=f"nuisance-{group}", n_train=n)
+        return out
+
+    @property
+    def nuisance_clean_runs(self) -> dict[str, str]:
+        """{group: run id} of the clean comparison: the group's run at the study's N and seed where the
+        group has one, else its main run."""
+        n = int(self.config["nuisance_study"]["n_train"])
+        out = {}
+        for group, main in self.nuisance_models.items():
+            same_n = run_id(group, n, self.runs[main].seed)
+            out[group] = same_n if same_n in self.runs else main
+        return out
+
     def shift_inputs(self, data: dict[str, str]) -> dict:
         """Inputs of a shift's job: the test split and the models; the ViT and its training data to fine-tune."""
         models = [f"results/runs/{r}/model/model.json" for r in self.shift_models.values()]
@@ -157,7 +225,7 @@ class Studies:
 
 def plan_studies(config: dict, runs: dict[str, RunSpec], main_runs: dict[str, str]) -> Studies:
     """The studies of ``config`` over its expanded runs; ConfigError lists every problem."""
-    errors = _pool_messages(config)
+    errors = _pool_messages(config) + nuisance_set_messages(config)
     attribution = _attribution_run(config, runs, main_runs, errors)
     shift_models = _shift_models(config, runs, main_runs, errors)
     shift_vit = next(((g, r) for g, r in shift_models.items() if runs[r].model == "vit"), (None, None))
@@ -165,6 +233,8 @@ def plan_studies(config: dict, runs: dict[str, RunSpec], main_runs: dict[str, st
     if config["pretrain"]["preset"] not in VIT_PRESETS:
         errors.append(f"config key 'pretrain.preset': unknown preset {config['pretrain']['preset']!r}; "
                       f"known: {sorted(VIT_PRESETS)}")
+    nuisance_models = _nuisance_models(config, runs, main_runs, errors)
     if errors:
         raise ConfigError(errors)
-    return Studies(config, runs, attribution, shift_models, shift_vit[0], shift_vit[1], pretrain_n)
+    return Studies(config, runs, attribution, shift_models, shift_vit[0], shift_vit[1], pretrain_n,
+                   nuisance_models=nuisance_models)

@@ -91,6 +91,13 @@ def core_targets(runs: dict[str, RunSpec], group_runs) -> list[str]:
             + figures("fig1_r2_vs_snr", "fig3_scaling", "pred_vs_true", *(["learning_curves"] if has_vit else [])))
 
 
+def ceiling_sim_inputs(config: dict) -> list[str]:
+    """The simulated Bayes bound's rows that ceiling.csv takes in: synthetic data with
+    ``ceiling.mmse_sim.enabled`` only (it needs the forward model)."""
+    on = is_synthetic(config) and config["ceiling"]["mmse_sim"]["enabled"]
+    return ["results/tables/ceiling_sim.csv"] if on else []
+
+
 def ablation_targets(ablations: dict) -> list[str]:
     """Table and figure of every declared ablation (names in specvit.studies.ablations.KINDS), and the
     tokenization ablation's initial gradient norms."""
@@ -109,6 +116,8 @@ def study_targets(studies: Studies) -> list[str]:
         out += tables("pretrain_finetune") + figures("fig_pretrain_finetune")
     if studies.shift_models and c["domain_shift"]["enabled"]:
         out += tables("domain_shift") + figures("fig_domain_shift")
+    if studies.nuisance_models and c["nuisance_study"]["enabled"]:
+        out += tables("nuisance_study") + figures("fig_nuisance_study")
     return out
 
 

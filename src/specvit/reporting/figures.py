@@ -83,7 +83,7 @@ def plot_spectra_examples(pdf_path, png_path, teffs=(4000.0, 5000.0, 5900.0), lo
                     ax_f[col].plot(wave[sel], flux[row, sel], lw=0.6, color=PALETTE[j],
                                    label=f"log g = {logg:g}")
                     ax_d[col].plot(wave[sel], dflux[row, sel], lw=0.6, color=PALETTE[j])
-            ax_f[0].set_ylabel("flux / median")
+            ax_f[0].set_ylabel("flux / mean")
             ax_d[0].set_ylabel(r"$\partial$flux/$\partial$log g")
             ax_f[0].set_title(f"Teff = {teff:.0f} K, [M/H] = {m_h:+.1f}", loc="left")
             for ax in (ax_f[0], ax_d[0]):
@@ -107,24 +107,52 @@ def _model_styles(models) -> dict:
             for i, m in enumerate(sorted(models))}
 
 
+# How Figure 1 draws each kind of ceiling row (``mse`` is not drawn: it is the median's population mean).
+CEILING_KINDS = {"median": ("CRLB, median star", "-"), "bayes": ("Bayes approximation (Gaussian surrogate)", "--")}
+CEILING_COLORS = ["0.3", "#6A3D9A", "#01665E", "#8C510A", "#B2182B"]  # grey, then none of the models' colours
+# Kinds drawn as markers with their r2_q10-r2_q90 range: estimates, not curves of a formula.
+MARKER_KINDS = {"mmse_sim": "Bayes risk, simulated posterior (estimate; 10–90 % over stars)"}
+
+
+def _draw_ceilings(ax, ceiling) -> None:
+    """Every ceiling of the table except ``1d`` (log g alone) and ``mse``: one colour per ``dims`` (the
+    clean one grey, with the q10-q90 band of its median star), a line style per kind; a kind this
+    function does not know (e.g. a simulated posterior) as markers with its r2_q10-r2_q90 range."""
+    from specvit.physics.nuisances import describe_dims
+
+    ceiling = ceiling[ceiling["r2"].notna() & (ceiling["dims"] != "1d") & (ceiling["kind"] != "mse")]
+    for i, dims in enumerate(dict.fromkeys(ceiling["dims"])):
+        color, what = CEILING_COLORS[i % len(CEILING_COLORS)], describe_dims(dims)
+        rows = ceiling[ceiling["dims"] == dims].sort_values("snr_median")
+        kinds = [k for k in CEILING_KINDS if k in set(rows["kind"])] + [k for k in dict.fromkeys(rows["kind"])
+                                                                          if k not in CEILING_KINDS]
+        for kind in kinds:
+            g = rows[rows["kind"] == kind]
+            if kind == "median" and i == 0:
+                ax.fill_between(g["snr_median"], g["r2_q10"], g["r2_q90"], color="0.88", lw=0,
+                                label=f"q10–q90 of stars: {what}")
+            if kind in CEILING_KINDS:
+                name, ls = CEILING_KINDS[kind]
+                ax.plot(g["snr_median"], g["r2"], color=color, lw=1.4, ls=ls, label=f"{name}: {what}")
+            else:
+                yerr = np.vstack([g["r2"] - g["r2_q10"], g["r2_q90"] - g["r2"]])
+                ax.errorbar(g["snr_median"], g["r2"], yerr=np.nan_to_num(np.abs(yerr)), color=color, ls=":", lw=1,
+                            marker="D" if kind in MARKER_KINDS else "x", mfc="white", ms=4, capsize=2, zorder=3,
+                            label=f"{MARKER_KINDS.get(kind, kind)}: {what}")
+
+
 def plot_r2_vs_snr(table3, ceiling, pdf_path, png_path, metadata: dict | None = None) -> None:
-    """Figure 1: test R^2 vs SNR per model (sweep view, bootstrap 95 % intervals) with the 5D
-    ceilings: the paper's per-star median with its q10-q90 band, and the prior-aware Bayes bound."""
+    """Figure 1: test R^2 vs SNR per model (sweep view, bootstrap 95 % intervals) with the ceilings of the
+    ceiling table (``_draw_ceilings``): each ``dims`` it lists (all labels unknown, and each nuisance
+    set), the per-star median CRLB (the paper's convention; q10-q90 band for the clean one) and the
+    Bayes approximation, labelled with what each leaves unknown, and (kind ``mmse_sim``, where the
+    table has it) the Bayes risk estimated by simulating the posterior, with its 10-90 % range over stars."""
     sweep = table3[table3["view"] == "sweep"].sort_values("snr_median")
     styles = _model_styles(sweep["model"].unique())
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        fig, ax = plt.subplots(figsize=(6.4, 4.8))
         if ceiling is not None and len(ceiling):
-            c5 = ceiling[ceiling["dims"] == "5d"].sort_values("snr_median")
-            med = c5[c5["kind"] == "median"]
-            if len(med):
-                ax.fill_between(med["snr_median"], med["r2_q10"], med["r2_q90"], color="0.85", lw=0,
-                                label="5D CRLB ceiling, q10–q90 of stars")
-                ax.plot(med["snr_median"], med["r2"], color="0.3", lw=1.5, label="5D CRLB ceiling (median star)")
-            bayes = c5[c5["kind"] == "bayes"]
-            if len(bayes):
-                ax.plot(bayes["snr_median"], bayes["r2"], color="0.3", lw=1.5, ls="--",
-                        label="5D Bayes bound (label box prior)")
+            _draw_ceilings(ax, ceiling)
         for model, g in sweep.groupby("model"):
             s = styles[model]
             yerr = np.vstack([g["r2"] - g["r2_lo"], g["r2_hi"] - g["r2"]])
@@ -146,7 +174,7 @@ def plot_r2_vs_snr(table3, ceiling, pdf_path, png_path, metadata: dict | None = 
             sec.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
             sec.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             sec.tick_params(labelsize=7)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False, fontsize=7)
         ax.grid(alpha=0.3, which="both")
         save_figure(fig, pdf_path, png_path, metadata=metadata)
 

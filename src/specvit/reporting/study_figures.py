@@ -1,6 +1,6 @@
-"""Figures of the studies: attribution (P2.1), pre-train -> fine-tune (P2.2)
-and domain shift (P2.3). Same style and writer as ``specvit.reporting.figures``; every number drawn is read
-from the tables and arrays their rules wrote."""
+"""Figures of the studies: attribution (P2.1), pre-train -> fine-tune (P2.2), domain shift (P2.3)
+and the nuisance study. Same style and writer as ``specvit.reporting.figures``; every number drawn is
+read from the tables and arrays their rules wrote."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -159,5 +159,57 @@ def plot_domain_shift(table: pd.DataFrame, units: dict, pdf_path, png_path, meta
         axes[0, 0].set_ylabel("test R² of log g (pooled view)")
         handles, names = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, names, loc="lower center", ncol=4, frameon=False, bbox_to_anchor=(0.5, -0.08))
+        fig.tight_layout()
+        save_figure(fig, pdf_path, png_path, metadata=metadata)
+
+
+def _nuisance_panel(ax, part: pd.DataFrame, styles: dict) -> None:
+    """One case of the nuisance study: each model's sweep R² with its interval, and the ceilings."""
+    ceil = part[part["source"] == "ceiling"]
+    med = ceil[ceil["name"] == "median"].sort_values("snr_median")
+    if len(med):
+        ax.fill_between(med["snr_median"], med["r2_lo"], med["r2_hi"], color="0.88", lw=0)
+        ax.plot(med["snr_median"], med["r2"], color="0.3", lw=1.5, label="CRLB ceiling (median star)")
+    bayes = ceil[ceil["name"] == "bayes"].sort_values("snr_median")
+    if len(bayes):
+        ax.plot(bayes["snr_median"], bayes["r2"], color="0.3", lw=1.5, ls="--", label="Bayes bound")
+    sim = ceil[ceil["name"] == "mmse_sim"]
+    if len(sim):
+        ax.errorbar(sim["snr_median"], sim["r2"], yerr=np.vstack([sim["r2"] - sim["r2_lo"], sim["r2_hi"] - sim["r2"]]),
+                    color="0.1", marker="D", mfc="white", ms=4, lw=0, elinewidth=1.0, capsize=2,
+                    label="Bayes MMSE, simulated (estimate)")
+    for name, g in part[part["source"] == "model"].groupby("name"):
+        g = g.sort_values("snr_median")
+        yerr = np.vstack([g["r2"] - g["r2_lo"], g["r2_hi"] - g["r2"]])
+        ax.errorbar(g["snr_median"], g["r2"], yerr=yerr, capsize=2, ms=4, lw=1.2, **styles[name],
+                    label=f"{name} (N = {int(g['n_train'].iloc[0]):,})")
+    ax.set_xscale("log")
+    ax.set_xlabel("median SNR per pixel")
+    ax.grid(alpha=0.3, which="both")
+    if not len(ceil):
+        ax.text(0.5, 0.02, "no ceiling of these dims in ceiling.csv", transform=ax.transAxes, ha="center",
+                fontsize=7, color="0.4")
+
+
+def plot_nuisance_study(table: pd.DataFrame, pdf_path, png_path, metadata: dict | None = None) -> None:
+    """R² of log g vs SNR of the models on clean data (left) and on data with nuisances (right), each
+    against the ceilings of the same assumptions (``specvit.studies.nuisance``)."""
+    from specvit.physics.nuisances import describe_dims
+
+    names = sorted(table.loc[table["source"] == "model", "name"].unique())
+    styles = {n: {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]} for i, n in enumerate(names)}
+    models = table[table["source"] == "model"]
+    lo = min(0.0, float(models["r2"].min()) - 0.05) if len(models) else 0.0
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+        for ax, case in zip(axes, ("clean", "nuisance")):
+            part = table[table["case"] == case]
+            dims = part["dims"].iloc[0] if len(part) else ""
+            _nuisance_panel(ax, part, styles)
+            ax.set_title(f"{'clean spectra' if case == 'clean' else 'spectra with nuisances'}: "
+                         f"ceiling {describe_dims(dims)}" if dims else case, loc="left", fontsize=8)
+            ax.legend(loc="lower right", frameon=False, fontsize=7)
+        axes[0].set_ylabel("test R² of log g")
+        axes[0].set_ylim(max(lo, -1.0), 1.02)
         fig.tight_layout()
         save_figure(fig, pdf_path, png_path, metadata=metadata)

@@ -5,8 +5,8 @@ much of each falls on the gravity-sensitive lines of the forward model.
   to the input flux: IG_i = (x_i - b_i) * int_0^1 d f / d x_i (b + a (x - b)) da, the integral by
   Gauss-Legendre quadrature (the network is smooth: GELU, softmax, LayerNorm). Completeness,
   sum_i IG_i = f(x) - f(b), holds up to the quadrature error, which ``integrated_gradients``
-  returns. The baseline ``continuum`` is a featureless spectrum (flux 1 everywhere; the files are
-  normalised to their median), so the attribution says what the lines contribute.
+  returns. The baseline ``continuum`` is a featureless spectrum (flux 1 everywhere; the synthetic
+  spectra are normalised to mean 1), so the attribution says what the lines contribute.
 * Attention rollout (Abnar & Zuidema 2020): per layer the head-averaged attention with the
   residual connection, 0.5 A + 0.5 I (rows renormalised), multiplied through the layers; the
   pooled token's row (CLS, or the mean over rows with mean pooling) gives each patch token's

@@ -41,13 +41,13 @@ from specvit.data.contract import DataContractError, read_arrays, read_labels, r
 from specvit.data.writer import write_split
 from specvit.physics.labels import LABEL_NAMES
 from specvit.physics.noise import pixel_sigma
+from specvit.physics.nuisances import C_KMS, legendre_basis
 from specvit.physics.spectrum import FWHM_TO_SIGMA, RESOLUTION, ForwardParams, SpectrumModel, lsf_kernel, simulate
 
 SHIFTS = ("rv", "lsf", "continuum", "sky", "loggf")
 UNITS = {"rv": "km/s", "lsf": f"R - {RESOLUTION:g}", "continuum": "rms fraction", "sky": "sigma",
          "loggf": "dex rms"}
 FORWARD_SHIFTS = ("lsf", "loggf")
-C_KMS = 299792.458
 
 
 @dataclass
@@ -108,9 +108,8 @@ def continuum_error(s: Spectra, amplitude: float, star_seed: int, degree: int = 
     """Multiply by 1 + amplitude * P(x): per star a random Legendre series (degrees 1..degree) over
     x in [-1, 1] across the window, scaled to unit rms; clipped at 0.05 so flux stays positive."""
     rng = np.random.default_rng(star_seed)
-    x = np.linspace(-1.0, 1.0, s.wave.size)
-    basis = np.stack([np.polynomial.legendre.Legendre.basis(k)(x) for k in range(1, degree + 1)])  # [D, P]
-    poly = rng.standard_normal((s.flux.shape[0], degree)) @ basis
+    basis = legendre_basis(s.wave, degree)[:, 1:]                              # [P, D]: P_1 .. P_degree
+    poly = rng.standard_normal((s.flux.shape[0], degree)) @ basis.T
     poly /= np.sqrt(np.mean(poly**2, axis=1, keepdims=True))
     factor = np.clip(1.0 + amplitude * poly, 0.05, None).astype(np.float32)
     return s.replace(flux=s.flux * factor, error=s.error * factor)

@@ -4,7 +4,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from specvit.data.contract import read_arrays, read_labels, validate_file
+from specvit.data.contract import read_arrays, read_labels, read_wave, validate_file
 from specvit.data.simulate import StarDistribution, generate_split
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.physics.noise import pixel_sigma
@@ -60,3 +60,37 @@ def test_stars_do_not_depend_on_the_chunk_size(split, tmp_path):
 def test_progress_lines_in_logs(tmp_path, capsys):
     generate_split(tmp_path / "x.h5", n=10, seed=0, chunk_size=5, progress=True)
     assert "simulate train: 10/10 spectra" in capsys.readouterr().err
+
+
+def test_nuisances_leave_the_stars_and_store_their_truth(split, tmp_path):
+    """data.nuisances: the same labels and magnitudes as the clean split of the seed, plus a continuum
+    error and a radial velocity whose true values are labels; the flux is the model's at that RV
+    times 1 + sum c_k P_k, and the error the noise of that flux."""
+    import torch
+
+    from specvit.physics.nuisances import NuisanceSet
+    from specvit.physics.spectrum import SpectrumModel
+
+    nuisances = NuisanceSet(continuum_degree=2, continuum_rms=0.05, rv=True, rv_rms_kms=20.0)
+    path = tmp_path / "nuisance.h5"
+    generate_split(path, n=70, seed=11, stars=StarDistribution(mag_range=(20.5, 22.5)), chunk_size=32,
+                   progress=False, nuisances=nuisances)
+    info = validate_file(path)
+    assert info.label_names == LABEL_NAMES + ("mag", "cont_0", "cont_1", "cont_2", "rv")
+    assert info.attrs["nuisances"] == "cont2+rv" and info.attrs["nuisance_rv_rms_kms"] == 20.0
+    labels, clean = read_labels(path), read_labels(split)
+    assert all(np.array_equal(labels[k], clean[k]) for k in clean)
+    for k, rms in (("cont_0", 0.05), ("cont_2", 0.05), ("rv", 20.0)):  # 70 draws: the sd within +-25 %
+        assert 0.75 * rms < np.std(labels[k]) < 1.25 * rms and abs(np.mean(labels[k])) < 0.4 * rms
+    assert not np.array_equal(labels["cont_0"], labels["cont_1"])
+    flux, error = read_arrays(path)
+    rows = [0, 33, 69]
+    theta = np.stack([clean[k][rows] for k in LABEL_NAMES], axis=1)
+    rest = SpectrumModel()(torch.as_tensor(theta, dtype=torch.float32), torch.as_tensor(labels["rv"][rows])).numpy()
+    wave = read_wave(path)
+    x = 2 * (wave - wave[0]) / (wave[-1] - wave[0]) - 1
+    for j, row in enumerate(rows):
+        factor = 1 + np.polynomial.legendre.legval(x, [labels[f"cont_{k}"][row] for k in range(3)])
+        assert flux[row] == pytest.approx(rest[j] * factor, rel=2e-5)
+    assert not np.allclose(flux[rows], read_arrays(split)[0][rows], rtol=1e-3)
+    assert np.allclose(error, pixel_sigma(flux.astype(np.float64), labels["mag"].astype(np.float64)), rtol=1e-5)

@@ -1,5 +1,6 @@
 """Ceiling tables and the prior-aware (Bayes) bound against known answers."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.stats import truncnorm
@@ -17,6 +18,7 @@ from specvit.physics.bayes import _truncnorm_mean, bayes_bound, bayes_risk
 from specvit.physics.fisher import jacobian
 from specvit.physics.labels import LABEL_NAMES, LabelPrior, LabelSpace
 from specvit.physics.noise import pixel_sigma
+from specvit.physics.nuisances import NuisanceSet, legendre_basis
 from specvit.physics.spectrum import SpectrumModel
 
 torch.set_num_threads(1)
@@ -122,10 +124,62 @@ def test_user_file_with_and_without_a_jacobian(stars, tmp_path):
     assert list(note.columns) == COLUMNS + ["note"] and len(note) == len(expected)
     assert note["r2"].isna().all() and (note["note"] == reason).all()
     # the workflow's entry point: always a table, from the file's Jacobian, the model, or a note
-    assert ceiling_for_file(with_jac, mags, space)["r2"].to_numpy() == pytest.approx(from_file["r2"].to_numpy())
-    assert ceiling_for_file(without, mags, space).equals(note)
-    by_model = ceiling_for_file(without, mags, space, synthetic=True)  # labels read back as float32
+    settings = CeilingSettings(space)
+    assert ceiling_for_file(with_jac, mags, settings)["r2"].to_numpy() == pytest.approx(from_file["r2"].to_numpy())
+    assert ceiling_for_file(without, mags, settings).equals(note)
+    by_model = ceiling_for_file(without, mags, settings, synthetic=True)  # labels read back as float32
     assert by_model["r2"].to_numpy() == pytest.approx(expected["r2"].to_numpy(), rel=1e-4, abs=1e-4)
+
+
+def test_nuisance_sets_add_row_sets_that_marginalise_more(stars):
+    space, labels = stars
+    sets = (NuisanceSet(continuum_degree=0), NuisanceSet(continuum_degree=2, rv=True))
+    table = ceiling_table(SpectrumModel(), labels, [18.0, 22.0], settings=CeilingSettings(space, nuisances=sets))
+    assert list(table.columns) == COLUMNS and len(table) == 2 * 3 * 4
+    assert list(dict.fromkeys(table["dims"])) == ["5d", "1d", "5d+cont0", "5d+cont2+rv"]
+    clean = ceiling_table(SpectrumModel(), labels, [18.0, 22.0], settings=CeilingSettings(space))
+    pd.testing.assert_frame_equal(table[table["dims"].isin(["5d", "1d"])].reset_index(drop=True), clean)
+    r2 = table.set_index(["mag", "kind", "dims"])["r2"]
+    for mag in (18.0, 22.0):
+        for kind in ("median", "mse"):  # nested sets of unknowns: the bound can only grow
+            assert r2[mag, kind, "5d+cont2+rv"] <= r2[mag, kind, "5d+cont0"] <= r2[mag, kind, "5d"]
+        # the Bayes rows integrate the nuisances out under their priors: less information than the clean
+        # rows (up to the importance sampling's noise), more than the unconstrained nuisances give
+        assert r2[mag, "bayes", "5d+cont2+rv"] <= r2[mag, "bayes", "5d"] + 0.01
+        assert r2[mag, "bayes", "5d+cont2+rv"] >= r2[mag, "mse", "5d+cont2+rv"] - 0.01
+    assert r2[22.0, "median", "5d+cont2+rv"] < r2[22.0, "median", "5d"] - 0.02  # it matters at low SNR
+
+
+def test_user_file_rows_are_named_for_what_they_marginalise(stars, tmp_path):
+    """A file whose jacobian has three labels: its marginal rows are '3d' (the three labels unknown), a
+    continuum set works from the flux alone, and a radial-velocity set, which needs the forward model,
+    gets NaN rows with a note."""
+    space, labels = stars
+    model = SpectrumModel().double()
+    flux, jac = jacobian(model, torch.as_tensor(labels))
+    flux, jac = flux.detach().numpy(), jac.detach().numpy()
+    names = ["Teff", "logg", "M_H"]
+    path = tmp_path / "three.h5"
+    write_split(path, model.wave, flux.astype(np.float32), pixel_sigma(flux, 21.0).astype(np.float32),
+                {x: labels[:, i] for i, x in enumerate(LABEL_NAMES)}, {"source": "hdf5"},
+                jacobian={x: jac[..., LABEL_NAMES.index(x)].astype(np.float32) for x in names})
+    sets = (NuisanceSet(continuum_degree=1), NuisanceSet(continuum_degree=0, rv=True))
+    table = ceiling_for_file(path, [20.0], CeilingSettings(space, nuisances=sets))
+    assert list(dict.fromkeys(table["dims"])) == ["3d", "1d", "3d+cont1", "3d+cont0+rv"]
+    rv_rows = table[table["dims"] == "3d+cont0+rv"]
+    assert rv_rows["r2"].isna().all() and rv_rows["note"].str.contains("radial velocity").all()
+    assert (table.loc[table["dims"] != "3d+cont0+rv", "note"] == "").all()
+    f32, j32 = flux.astype(np.float32).astype(np.float64), jac.astype(np.float32).astype(np.float64)
+    sigma = pixel_sigma(f32, 20.0)
+    cont = f32[:, :, None] * legendre_basis(model.wave, 1)
+    expected = {}
+    for dims, extra in (("3d", 0), ("3d+cont1", 2)):
+        cols = [np.column_stack([j32[i][:, [0, 1, 2]], cont[i][:, :extra]]) for i in range(len(labels))]
+        bounds = np.array([np.linalg.inv(c.T @ np.diag(sigma[i] ** -2) @ c)[1, 1] for i, c in enumerate(cols)])
+        expected[dims] = np.median(1 - bounds / space.priors["logg"].variance())
+    med = table[table["kind"] == "median"].set_index("dims")["r2"]
+    assert med["3d"] == pytest.approx(expected["3d"], rel=1e-6)
+    assert med["3d+cont1"] == pytest.approx(expected["3d+cont1"], rel=1e-6)
 
 
 # ----------------------------------------------------------------------------- 5D box prior

@@ -60,12 +60,10 @@ def test_default_dtype_float32_and_shapes():
     assert torch.allclose(single, flux[0], atol=1e-6)
 
 
-def test_flux_is_median_normalised_positive_and_finite(model64):
+def test_flux_is_mean_normalised_positive_and_finite(model64):
     flux = model64(torch.as_tensor(STARS)).numpy()
     assert np.isfinite(flux).all() and (flux > 0).all()
-    # torch's median of an even count is the lower of the two middle values
-    lower_median = np.sort(flux, axis=1)[:, (flux.shape[1] - 1) // 2]
-    assert np.allclose(lower_median, 1.0, atol=1e-12)
+    assert np.allclose(flux.mean(axis=1), 1.0, atol=1e-12)
 
 
 def test_float32_agrees_with_float64(model64):
@@ -142,8 +140,7 @@ def test_forest_file_is_reproduced_by_its_script(tmp_path):
 def test_jacobian_matches_central_finite_differences(model64, k):
     labels = torch.as_tensor(STARS)
     _, jac = jacobian(model64, labels)
-    # The median normalisation is only piecewise smooth: the median pixel can change within
-    # a fraction of a kelvin, so the steps stay well inside one smooth piece.
+    # A quick check on four stars; tests/unit/physics/test_jacobian.py checks 256 stars at three steps.
     step = {0: 0.02, 1: 1e-5, 2: 1e-5, 3: 1e-5, 4: 1e-5}[k]
     up, down = labels.clone(), labels.clone()
     up[:, k] += step

@@ -23,9 +23,9 @@ def problems(cfg, *files):
 @pytest.mark.parametrize("cfg, message", [
     ({"data": {"n_tset": 5}},
      "config key 'data.n_tset' is not allowed (allowed: chunk_size, labels, n_test, n_train_pool, n_val, "
-     "source, subsets, test, test_mags, train, train_mags, val)"),
-    ({"sed": 1}, "config key 'sed' is not allowed (allowed: ablations, attribution, calibration, cluster, data, "
-                 "domain_shift, eval, pretrain, runs, seed, threads, tracking, training)"),
+     "nuisances, source, subsets, test, test_mags, train, train_mags, val)"),
+    ({"sed": 1}, "config key 'sed' is not allowed (allowed: ablations, attribution, calibration, ceiling, cluster, "
+                 "data, domain_shift, eval, nuisance_study, pretrain, runs, seed, threads, tracking, training)"),
     ({"data": {"labels": {"Tef": {"min": 4000}}}}, "config key 'data.labels.Tef' is not allowed"),
     ({"data": {"n_val": "two"}}, "config key 'data.n_val' must be an integer, got 'two' (str)"),
     ({"seed": 1.5}, "config key 'seed' must be an integer, got 1.5 (float)"),
@@ -86,6 +86,8 @@ def test_all_schema_problems_at_once_sorted_by_key():
      "config key 'pretrain.n_finetune' has N=60000, more than 'data.n_train_pool'=50000"),
     ({"eval": {"external": ["/nonexistent/ext.h5"]}},
      "config key 'eval.external': file '/nonexistent/ext.h5' does not exist"),
+    ({"ceiling": {"mmse_sim": {"n_stars": 3000}}},
+     "config key 'ceiling.mmse_sim.n_stars' (3000) exceeds the test stars 'data.n_test' (2000)"),
 ])
 def test_cross_key_run_and_study_problems_name_the_key(cfg, message):
     err = problems(cfg)

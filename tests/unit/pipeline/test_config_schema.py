@@ -62,6 +62,10 @@ def test_the_default_run_resolves_to_the_same_config():
     resolved = load_config()
     assert resolved["ablations"]["tokenization"].pop("init_gradients") == {"n_seeds": 8, "batch_size": 64}
     assert (resolved["training"].pop("fresh_noise"), resolved["training"].pop("min_steps")) == (True, 0)
+    ceiling = resolved.pop("ceiling")  # added outputs: the nuisance sets' and mmse_sim's rows of ceiling.csv
+    assert ceiling["mmse_sim"]["enabled"] is True and len(ceiling["nuisances"]) == 1
+    assert resolved["data"].pop("nuisances") is None  # clean spectra, as before
+    assert resolved.pop("nuisance_study")["enabled"] is True  # an added study
     assert resolved == today
 
 

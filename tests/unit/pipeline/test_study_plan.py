@@ -1,12 +1,15 @@
 """The studies of a config as the workflow runs them: which runs they use, their settings, run specs,
 inputs and targets."""
+import re
+
 import pytest
 
 from conftest import REPO
 from specvit.physics.labels import LABEL_NAMES
 from specvit.pipeline import targets
 from specvit.pipeline.config import load_config, prepare
-from specvit.pipeline.studies import PRETRAIN_DIR, small_run_dir
+from specvit.pipeline.errors import ConfigError
+from specvit.pipeline.studies import PRETRAIN_DIR, plan_studies, small_run_dir
 
 SMOKE = REPO / "config" / "smoke.yaml"
 
@@ -58,6 +61,7 @@ def test_inputs_of_the_study_jobs():
     ("attribution", ["attribution_lines"], ["fig_attribution", "fig_attention_heads"]),
     ("pretrain", ["pretrain_finetune"], ["fig_pretrain_finetune"]),
     ("domain_shift", ["domain_shift"], ["fig_domain_shift"]),
+    ("nuisance_study", ["nuisance_study"], ["fig_nuisance_study"]),
 ])
 def test_a_disabled_study_leaves_the_targets(off, tables, figures):
     every = plan().all_targets()
@@ -89,3 +93,40 @@ def test_paths_of_the_users_files():
     assert targets.data_targets(config) == [f"results/data/{s}.summary.json" for s in targets.SPLITS] + [
         "results/data/subsets/N20.npy"]
     assert targets.tracking_targets(config)[-1] == "results/mlflow/logged.json"
+
+
+def test_the_nuisance_studys_runs_and_their_clean_comparison():
+    p = plan()
+    s = p.studies
+    assert s.nuisance_models == {"vit-tiny": "vit-tiny-N600-s0", "lightgbm": "lightgbm-N600-s0"}
+    runs = s.nuisance_runs
+    assert list(runs) == ["nuisance-vit-tiny-N200-s0", "nuisance-lightgbm-N200-s0"]  # smoke: n_train 200
+    vit = runs["nuisance-vit-tiny-N200-s0"]
+    main = p.runs["vit-tiny-N600-s0"]
+    assert (vit.group, vit.n_train, vit.vit, vit.train) == ("nuisance-vit-tiny", 200, main.vit, main.train)
+    assert runs["nuisance-lightgbm-N200-s0"].params == p.runs["lightgbm-N600-s0"].params
+    # the clean comparison: the group's run at the study's N where it has one, else its main run
+    assert s.nuisance_clean_runs == {"vit-tiny": "vit-tiny-N200-s0", "lightgbm": "lightgbm-N200-s0"}
+    other_n = plan(nuisance_study={"n_train": 300, "models": ["lightgbm"]}).studies
+    assert other_n.nuisance_clean_runs == {"lightgbm": "lightgbm-N600-s0"}
+    assert list(other_n.nuisance_runs) == ["nuisance-lightgbm-N300-s0"]
+    # the user's own data: the study needs the built-in model, so it is left out
+    cfg = {"data": {"source": "hdf5", "train": "a.h5", "val": "b.h5", "test": "c.h5"}}
+    assert plan_studies(load_config(SMOKE, overrides=cfg), p.runs, p.main_runs).nuisance_models == {}
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"nuisance_study": {"models": ["ridge", "cnn"]}},
+     "config key 'nuisance_study.models': ['cnn'] are not run groups"),
+    ({"nuisance_study": {"models": ["ridge"]}},
+     "config key 'nuisance_study.models': ['ridge'] are not ViT or LightGBM"),
+    ({"nuisance_study": {"nuisances": {"continuum_degree": None, "rv": False}}},
+     "config key 'nuisance_study.nuisances': a nuisance set needs a continuum"),
+    ({"data": {"nuisances": {"continuum_degree": None}}}, "config key 'data.nuisances': a nuisance set needs"),
+    ({"ceiling": {"nuisances": [{"continuum_degree": 2, "rv": True, "rv_rms_kms": 10.0}]}},
+     "config key 'nuisance_study.nuisances' {'continuum_degree': 2, 'continuum_rms': 0.05, 'rv': True, "
+     "'rv_rms_kms': 20.0} is not one of 'ceiling.nuisances'"),
+])
+def test_nuisance_study_problems_name_the_key(cfg, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        prepare(load_config(SMOKE, overrides=cfg))
