@@ -220,7 +220,7 @@ def test_smoke_run(tmp_path):
     snakefile = copy_of_the_workflow(tmp_path / "repo")
     tmp_path = tmp_path / "work"
     tmp_path.mkdir()
-    r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=300, snakefile=snakefile)
+    r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=1800, snakefile=snakefile)
     assert r.returncode == 0, r.stdout
     for t in targets:
         assert (tmp_path / t).stat().st_size > 0, t
