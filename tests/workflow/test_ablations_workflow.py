@@ -57,9 +57,13 @@ def built(tmp_path_factory):
     return work
 
 
-def r2(t, p):
+# The variance of each label's uniform prior (the paper's ranges): the denominator of the one R².
+PRIOR_VARIANCE = {"logg": 4.0 ** 2 / 12, "Teff": 2250.0 ** 2 / 12, "M_H": 3.25 ** 2 / 12}
+
+
+def r2(t, p, label):
     t, p = np.asarray(t, float), np.asarray(p, float)
-    return 1 - np.sum((p - t) ** 2) / np.sum((t - t.mean()) ** 2)
+    return 1 - np.mean((p - t) ** 2) / PRIOR_VARIANCE[label]
 
 
 def recomputed(work, specs, label="logg"):
@@ -67,7 +71,8 @@ def recomputed(work, specs, label="logg"):
     out = {}
     for rid, spec in specs.items():
         with h5py.File(work / f"results/runs/{rid}/predictions_pooled.h5") as f:
-            out.setdefault(spec.group, []).append((r2(f[f"true/{label}"][()], f[f"pred/{label}"][()]),
+            assert f.attrs[f"r2_variance_{label}"] == pytest.approx(PRIOR_VARIANCE[label], rel=1e-6)
+            out.setdefault(spec.group, []).append((r2(f[f"true/{label}"][()], f[f"pred/{label}"][()], label),
                                                    np.mean(np.abs(f[f"pred/{label}"][()] - f[f"true/{label}"][()]))))
     return out
 

@@ -25,9 +25,9 @@ SMOKE = REPO / "config" / "smoke.yaml"
 TRACK = {
     # the ablations and the studies have their own tests (and builds)
     "ablations": None, "attribution": {"enabled": False}, "pretrain": {"enabled": False},
-    "domain_shift": {"enabled": False}, "nuisance_study": {"enabled": False},
+    "domain_shift": {"enabled": False}, "nuisance_study": {"enabled": False}, "augmentation": {"enabled": False},
     "calibration": {"n_stars": 16, "mags": [20.0, 22.0]},
-    "eval": {"mags": [20.0, 22.0], "n_boot": 10, "pred_vs_true_mags": [20.0, 22.0]},
+    "eval": {"mags": [20.0, 22.0], "n_boot": 10, "pred_vs_true_mags": [20.0, 22.0], "main_seeds": [0]},
     "runs": [
         {"name": "vit-tiny", "model": "vit", "preset": "tiny", "n_train": [200]},
         {"name": "lightgbm", "model": "lightgbm", "params": {"n_estimators": 20, "num_leaves": 7},
@@ -94,7 +94,8 @@ def test_one_models_parameter_makes_only_its_runs_and_what_uses_them_stale(work)
     r = snakemake(work, "-n", config=cfg)
     assert r.returncode == 0, r.stdout
     assert job_counts(r.stdout) == {"train_run": 2, "evaluate_run": 2, "table3": 1, "fig1": 1, "pred_vs_true": 1,
-                                    "scaling": 1, "fig3": 1, "registry": 1, "paper_checklist": 1, "all": 1}
+                                    "scaling": 1, "fig3": 1, "registry": 1, "paper_checklist": 1, "all": 1,
+                                    "table3_seeds": 1, "fig1_seeds": 1, "model_differences": 1}
     retrained = {line.split("results/runs/")[1].split("/")[0] for line in r.stdout.splitlines()
                  if "output: results/runs/" in line}
     assert retrained == {"lightgbm-N200-s0", "lightgbm-N600-s0"}

@@ -14,7 +14,7 @@ import yaml
 from test_studies_workflow import study_job_counts
 
 from conftest import REPO, run_snakemake
-from specvit.pipeline.config import load_config
+from specvit.pipeline.config import load_config, prepare
 
 pytestmark = pytest.mark.workflow
 
@@ -36,6 +36,15 @@ CORE_TARGETS = (["results/tables/ceiling.csv", "results/tables/scaling.csv", "re
                 + [f"results/tables/table3_main.{ext}" for ext in ("csv", "md", "tex")]
                 + [f"results/figures/{stem}.{ext}" for stem in ("fig1_r2_vs_snr", "fig3_scaling", "pred_vs_true",
                                                                "learning_curves") for ext in ("pdf", "png")])
+# The fair comparison: Table 3 and Figure 1 over seeds (eval.main_seeds [0, 1]), the paired model
+# differences, the template's ceilings on its 6 stars, the augmentation study (N 200, 600; 2 copies).
+SEED_RUNS = [f"{group}-N600-s1" for group in ("vit-tiny", "lightgbm", "ridge")]
+AUG_RUNS = [f"aug-{arm}-N{n}-s0" for arm in ("vit-tiny-fixed", "lightgbm-k2") for n in (200, 600)]
+FAIR_TARGETS = ([f"results/tables/{stem}.{ext}" for stem in ("table3_seeds", "model_differences", "augmentation")
+                 for ext in ("csv", "md", "tex")]
+                + ["results/tables/augmentation_slopes.csv", "results/tables/ceiling_scored_stars.csv"]
+                + [f"results/figures/{stem}.{ext}" for stem in ("fig1_r2_vs_snr_seeds", "fig_augmentation")
+                   for ext in ("pdf", "png")])
 
 
 def job_counts(output):
@@ -105,6 +114,12 @@ def test_dry_run(tmp_path, cfg):
     ablations = ablation_runs(cfg)
     n_runs += sum(len(specs) for specs in ablations.values())
     n_noise = len(ablations.get("robustness", {}))
+    # the fair comparison's: the main groups' largest N at eval.main_seeds, and the augmentation study's
+    plan = prepare(load_config(REPO / "config" / cfg))
+    n_runs += len(set(plan.seed_table_runs()) - set(plan.group_runs))
+    n_runs += len({r for arm in plan.augmentation for r in arm.runs} - set(plan.group_runs))
+    fair = {"table3_seeds": 1, "fig1_seeds": 1, "model_differences": 1, "ceiling_scored": 1,
+            "augmentation_table": 1, "fig_augmentation": 1}
     assert job_counts(r.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1,
                                     "calibration": 1, "spectra_examples": 1, "train_run": n_runs,
                                     "evaluate_run": n_runs, "ceiling": 1, "table3": 1, "fig1": 1, "scaling": 1,
@@ -114,7 +129,7 @@ def test_dry_run(tmp_path, cfg):
                                     **study_job_counts(REPO / "config" / cfg),
                                     "ablation_table": len(ablations), "ablation_figure": len(ablations),
                                     "ablation_init_gradients": int("tokenization" in ablations),
-                                    **({"evaluate_noise": n_noise} if n_noise else {})}
+                                    **({"evaluate_noise": n_noise} if n_noise else {}), **fair}
     for n in resolved["data"]["subsets"]:
         assert f"results/data/subsets/N{n}.npy" in r.stdout
 
@@ -200,11 +215,12 @@ def copy_of_the_workflow(root):
 def test_smoke_run(tmp_path):
     """The whole DAG on the smoke config; afterwards nothing is stale; editing a package
     module makes exactly the outputs that run its code stale."""
-    targets = DATA_TARGETS + CALIBRATION_TARGETS + RUN_TARGETS + CORE_TARGETS
+    targets = DATA_TARGETS + CALIBRATION_TARGETS + RUN_TARGETS + CORE_TARGETS + FAIR_TARGETS
+    all_runs = SMOKE_RUNS + SEED_RUNS + AUG_RUNS
     snakefile = copy_of_the_workflow(tmp_path / "repo")
     tmp_path = tmp_path / "work"
     tmp_path.mkdir()
-    r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=300, snakefile=snakefile)
+    r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=1800, snakefile=snakefile)
     assert r.returncode == 0, r.stdout
     for t in targets:
         assert (tmp_path / t).stat().st_size > 0, t
@@ -234,6 +250,7 @@ def test_smoke_run(tmp_path):
         assert (tmp_path / f"results/logs/{rule_log}.log").exists(), rule_log
 
     check_core_results(tmp_path)
+    check_fair_comparison(tmp_path)
 
     again = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout, again.stdout
@@ -254,25 +271,27 @@ def test_smoke_run(tmp_path):
     plots.write_text(original + "\n_AN_EDIT = 1\n")
     stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
     assert job_counts(stale.stdout) == {"fig1": 1, "fig3": 1, "learning_curves": 1, "pred_vs_true": 1,
-                                        "spectra_examples": 1}, stale.stdout
+                                        "spectra_examples": 1, "fig1_seeds": 1, "fig_augmentation": 1}, stale.stdout
     plots.write_text(original)
     forward.write_text(forward_source + "\n_AN_EDIT = 1\n")
     stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, snakefile=snakefile)
     counts = job_counts(stale.stdout)
     assert counts["simulate_split"] == 3 and counts["calibration"] == 1 and counts["ceiling"] == 1, stale.stdout
     assert counts["ceiling_sim"] == 1, stale.stdout
-    assert counts["train_run"] == len(SMOKE_RUNS) and counts["table3"] == 1 and counts["fig1"] == 1
+    assert counts["train_run"] == len(all_runs) and counts["table3"] == 1 and counts["fig1"] == 1
+    assert counts["ceiling_scored"] == 1
     forward.write_text(forward_source)
 
     # a changed parameter makes exactly the outputs that use it stale
     stale = run_snakemake(tmp_path, *targets, "-n", "--configfile", SMOKE, "--config", "seed=43",
                           snakefile=snakefile)
     assert stale.returncode == 0, stale.stdout
-    n = len(SMOKE_RUNS)
+    n = len(all_runs)
     assert job_counts(stale.stdout) == {"simulate_split": 3, "validate_split": 3, "subsets": 1, "calibration": 1,
                                         "train_run": n, "evaluate_run": n, "ceiling": 1, "table3": 1, "fig1": 1,
                                         "scaling": 1, "fig3": 1, "pred_vs_true": 1, "learning_curves": 1,
-                                        "ceiling_sim": 1}
+                                        "ceiling_sim": 1, "table3_seeds": 1, "fig1_seeds": 1, "model_differences": 1,
+                                        "ceiling_scored": 1, "augmentation_table": 1, "fig_augmentation": 1}
     assert "Params have changed" in stale.stdout
     summary = run_snakemake(tmp_path, "--summary", "--configfile", SMOKE, "--config", "seed=43", snakefile=snakefile)
     status = {row.split("\t")[0]: row.split("\t")[4] for row in summary.stdout.splitlines() if "\t" in row}
@@ -311,16 +330,22 @@ def check_core_results(root):
 
     table3 = pd.read_csv(root / "results/tables/table3_main.csv")
     assert list(table3.columns) == ["model", "run_id", "n_train", "view", "mag", "snr_median", "n", "r2", "r2_lo",
-                                    "r2_hi", "mae", "mae_lo", "mae_hi", "rmse", "bias"]
+                                    "r2_hi", "mae", "mae_lo", "mae_hi", "rmse", "bias", "n_seeds", "r2_seed_mean",
+                                    "r2_seed_std", "mae_seed_mean", "mae_seed_std", "in_train_mags"]
     assert set(table3["run_id"]) == {"vit-tiny-N600-s0", "lightgbm-N600-s0", "ridge-N600-s0", "template-N200-s0"}
-    assert (table3[table3["run_id"] == "template-N200-s0"]["n"] == 6).all()
-    # Table 3's R2 per magnitude equals sklearn's on the stored predictions
-    for run in ("lightgbm-N600-s0", "ridge-N600-s0"):
+    assert (table3[table3["run_id"] == "template-N200-s0"]["n"] == 6).all() and (table3["n_seeds"] == 1).all()
+    sweep = table3[table3["view"] == "sweep"]
+    assert (sweep["in_train_mags"] == sweep["mag"].between(20.5, 22.5)).all()
+    # Table 3's R² per magnitude is the one definition, 1 - MSE / Var of the log g prior (uniform 1-5:
+    # 16/12), recomputed from the stored predictions; the ceilings use the same denominator
+    for run in ("lightgbm-N600-s0", "ridge-N600-s0", "template-N200-s0"):
         preds = read_predictions(root / f"results/runs/{run}/predictions_sweep.h5")
+        assert preds.attrs["r2_variance_logg"] == pytest.approx(16 / 12, rel=1e-6)
         for mag, g in preds.groupby("mag"):
             row = table3[(table3["run_id"] == run) & (table3["view"] == "sweep") & np.isclose(table3["mag"], mag)]
-            assert row["r2"].item() == pytest.approx(r2_score(g["true_logg"], g["pred_logg"]), abs=1e-9)
-            assert row["r2_lo"].item() <= row["r2"].item() <= row["r2_hi"].item()
+            mse = np.mean((g["pred_logg"].to_numpy(float) - g["true_logg"].to_numpy(float)) ** 2)
+            assert row["r2"].item() == pytest.approx(1 - mse / (16 / 12), abs=1e-12)
+            assert row["r2"].item() != pytest.approx(r2_score(g["true_logg"], g["pred_logg"]), abs=1e-6)
     ceiling = pd.read_csv(root / "results/tables/ceiling.csv")
     assert list(ceiling.columns) == ["mag", "snr_median", "kind", "dims", "r2", "r2_q10", "r2_q90",
                                      "r2_mc_error", "ess_median"]
@@ -333,3 +358,42 @@ def check_core_results(root):
     assert scaling[(scaling["model"] == "ridge") & (scaling["n_train"] == 600)]["r2"].item() == pooled
     for stem in ("fig1_r2_vs_snr", "fig3_scaling", "pred_vs_true", "learning_curves"):
         assert (root / f"results/figures/{stem}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def check_fair_comparison(root):
+    """Table 3 over seeds, the paired differences and the augmentation study hold what the runs measured."""
+    from specvit.evaluation.paired import paired_difference
+    from specvit.evaluation.predictions import read_predictions
+
+    seeds = pd.read_csv(root / "results/tables/table3_seeds.csv")
+    vit = seeds[(seeds["model"] == "vit-tiny") & (seeds["view"] == "pooled")].iloc[0]
+    pooled = [pd.read_csv(root / f"results/runs/vit-tiny-N600-s{s}/metrics_test.csv").query("view == 'pooled'")["r2"]
+              .item() for s in (0, 1)]
+    assert vit["n_seeds"] == 2 and vit["r2"] == pooled[0] and vit["r2_seed_mean"] == pytest.approx(np.mean(pooled))
+    assert vit["r2_seed_std"] == pytest.approx(np.std(pooled, ddof=1))
+    assert (seeds[seeds["model"] == "template"]["n_seeds"] == 1).all()
+
+    diffs = pd.read_csv(root / "results/tables/model_differences.csv")
+    assert len(diffs) == 6 * 10  # 6 pairs of the 4 main models x (pooled + 9 magnitudes)
+    row = diffs[(diffs["model_a"] == "vit-tiny") & (diffs["model_b"] == "lightgbm") & (diffs["mag"] == 22.0)].iloc[0]
+    pa, pb = ([read_predictions(root / f"results/runs/{g}-N600-s{s}/predictions_sweep.h5").query("mag == 22.0")
+               for s in (0, 1)] for g in ("vit-tiny", "lightgbm"))
+    expect = paired_difference(pa[0]["true_logg"], np.stack([p["pred_logg"] for p in pa]),
+                               np.stack([p["pred_logg"] for p in pb]), variance=16 / 12, n_boot=200, seed=42 + 6)
+    assert row[list(expect)].to_dict() == pytest.approx(expect)
+    assert (diffs[diffs["model_b"] == "template"]["n"] == 6).all()  # on the template's scored stars
+
+    aug = pd.read_csv(root / "results/tables/augmentation.csv")
+    assert aug["noise_draws"].tolist() == [2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]  # fresh: 2 epochs; 2 copies
+    for r in aug.itertuples():
+        run = {"fresh noise every epoch": "vit-tiny", "one fixed noise draw": "aug-vit-tiny-fixed",
+               "1 noisy copy": "lightgbm", "2 noisy copies": "aug-lightgbm-k2"}[r.arm] + f"-N{r.n_train}-s0"
+        test = pd.read_csv(root / f"results/runs/{run}/metrics_test.csv").query("view == 'pooled'")
+        assert r.r2 == test["r2"].item()
+    assert json.loads((root / "results/runs/aug-lightgbm-k2-N200-s0/metrics.json").read_text())["noise_copies"] == 2
+    slopes = pd.read_csv(root / "results/tables/augmentation_slopes.csv").set_index("group")
+    lgb = aug[aug["group"] == "lightgbm"].set_index(["augmented", "n_train"])["r2"]
+    assert slopes.loc["lightgbm", "slope_augmented"] == pytest.approx((lgb[True, 600] - lgb[True, 200]) / np.log10(3))
+    scored = pd.read_csv(root / "results/tables/ceiling_scored_stars.csv")
+    assert set(scored["n_stars"]) == {6} and set(scored["kind"]) == {"median", "mse", "bayes"}
+

@@ -27,6 +27,7 @@ rule evaluate_noise:
         n_boot=config["eval"]["n_boot"],
         seed=stream_seed("test_noise"),
         max_stars=lambda w: RUNS[w.run_id].max_eval_stars,
+        label_priors=config["data"]["labels"],  # R² = 1 - MSE / Var(prior)
     log:
         "results/logs/evaluate/{run_id}.noise.log",
     threads: config["threads"]

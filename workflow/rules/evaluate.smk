@@ -19,6 +19,7 @@ rule evaluate_run:
         n_boot=config["eval"]["n_boot"],
         seed=stream_seed("test_noise"),
         max_stars=lambda w: RUNS[w.run_id].max_eval_stars,
+        label_priors=config["data"]["labels"],  # R² = 1 - MSE / Var(prior): the ceilings' denominator
     log:
         "results/logs/evaluate/{run_id}.log",
     benchmark:
@@ -59,14 +60,16 @@ rule ceiling:
 
 
 rule table3:
-    """Table 3: pooled metrics and R² per magnitude of each group's main (largest-N) run."""
+    """Table 3: pooled metrics and R² per magnitude of each group's main (largest-N) run, over its declared seeds."""
     input:
-        metrics=run_file("metrics_test.csv", MAIN_RUNS.values()),
+        metrics=run_file("metrics_test.csv", PLAN.table3_runs()),
     output:
         **reported("results/tables/table3_main", TABLE_FORMATS, caption="../report/table3_main.rst",
                    category=SECTIONS["main"], name="Table 3"),
     params:
-        runs=list(MAIN_RUNS.values()),
+        runs=PLAN.table3_runs(),
+        train_mags=config["data"]["train_mags"],
+        test_mags=config["data"]["test_mags"],
     log:
         "results/logs/tables/table3_main.log",
     conda:
@@ -83,6 +86,8 @@ rule fig1:
     output:
         **reported("results/figures/fig1_r2_vs_snr", FIGURE_FORMATS, caption="../report/fig1_r2_vs_snr.rst",
                    category=SECTIONS["main"], name="Figure 1"),
+    params:
+        train_mags=config["data"]["train_mags"],
     log:
         "results/logs/figures/fig1_r2_vs_snr.log",
     conda:

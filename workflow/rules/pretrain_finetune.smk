@@ -31,6 +31,7 @@ rule pretrain_run:
         val_noise_seed=stream_seed("val_noise"),
         test_noise_level=config["eval"]["noise_level"],
         test_noise_seed=stream_seed("test_noise"),
+        label_priors=config["data"]["labels"],  # R² = 1 - MSE / Var(prior), as Table 3's
     log:
         "results/logs/studies/pretrain.log",
     benchmark:
@@ -66,6 +67,7 @@ rule finetune_run:
         val_noise_seed=stream_seed("val_noise"),
         test_noise_level=config["eval"]["noise_level"],
         test_noise_seed=stream_seed("test_noise"),
+        label_priors=config["data"]["labels"],  # R² = 1 - MSE / Var(prior), as Table 3's
     log:
         "results/logs/studies/{setting}-N{n}-s{seed}.log",
     benchmark:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from specvit.evaluation.metrics import prior_variances
 from specvit.runtime.io import write_csv
 from specvit.studies.domain_shift import FineTuneSetup, ShiftSpec, evaluate_shift, finetune_on_shift
 from specvit.studies.pretrain_finetune import SplitFiles
@@ -24,14 +25,15 @@ p = snakemake.params
 out = Path(snakemake.output.csv).parent
 shift = ShiftSpec(p.shift, p.seed, ShiftSettings(**p.settings))
 models = {name: load_model(Path(path).parent) for name, path in zip(p.models, snakemake.input.models)}
+variance = prior_variances(p.label_priors, ["logg"])["logg"]  # R² = 1 - MSE / Var(prior), as Table 3's
 table = evaluate_shift(models, snakemake.input.test, shift, p.severities, noise_level=p.noise_level,
-                       noise_seed=p.test_noise_seed, scratch=out)
+                       noise_seed=p.test_noise_seed, scratch=out, variance=variance)
 if p.vit is not None:
     files = SplitFiles(train=snakemake.input.train, val=snakemake.input.val, test=snakemake.input.test)
     setup = FineTuneSetup(severity=max(p.severities, key=abs), n_train=p.finetune["n_train"],
                           n_val=p.finetune["n_val"], train=p.train, subset_seed=p.subset_seed,
                           val_noise_seed=p.val_noise_seed, test_noise_seed=p.test_noise_seed,
-                          noise_level=1.0)  # the noise level of the core runs' validation sets
+                          noise_level=1.0, r2_variance=variance)  # the noise level of the core runs' validation sets
     tuned = finetune_on_shift(p.vit, Path(snakemake.input.vit).parent, files, shift, setup, out / "finetune")
     table = pd.concat([table, tuned], ignore_index=True)
 write_csv(table, snakemake.output.csv)

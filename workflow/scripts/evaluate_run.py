@@ -12,7 +12,7 @@ import torch
 
 from specvit.data.contract import read_labels
 from specvit.evaluation.coverage import warn_outside
-from specvit.evaluation.metrics import metrics_table
+from specvit.evaluation.metrics import metrics_table, prior_variances
 from specvit.evaluation.predictions import ViewSettings, predict_views, read_predictions
 from specvit.physics.labels import headline_label
 from specvit.runtime.io import remove_leftovers, write_csv
@@ -29,12 +29,14 @@ rows = None if p.max_stars is None else np.arange(p.max_stars)  # slow models se
 test_labels = read_labels(snakemake.input.test, model.labels)
 trained = json.loads(Path(snakemake.input.run).read_text()).get("train_label_range", {})
 warn_outside(trained, {k: v if rows is None else v[rows] for k, v in test_labels.items()}, snakemake.input.test)
-paths = predict_views(model, snakemake.input.test, Path(snakemake.output.metrics).parent,
-                      views=ViewSettings(mags=p.mags, noise_level=p.noise_level, seed=p.seed), rows=rows)
+variances = prior_variances(p.label_priors, model.labels)  # R² = 1 - MSE / Var(prior), as the ceilings'
+paths = predict_views(model, snakemake.input.test, Path(snakemake.output.metrics).parent, rows=rows,
+                      views=ViewSettings(mags=p.mags, noise_level=p.noise_level, seed=p.seed, r2_variances=variances))
 pause_point("evaluate_view")
 label = headline_label(model.labels)  # log g, or a single-task run's own label
-pooled = metrics_table(read_predictions(paths["pooled"]), label=label, by=None, n_boot=p.n_boot, seed=p.seed)
-sweep = metrics_table(read_predictions(paths["sweep"]), label=label, by="mag", n_boot=p.n_boot, seed=p.seed)
+score = {"label": label, "n_boot": p.n_boot, "seed": p.seed, "variance": variances[label]}
+pooled = metrics_table(read_predictions(paths["pooled"]), by=None, **score)
+sweep = metrics_table(read_predictions(paths["sweep"]), by="mag", **score)
 table = pd.concat([pooled.assign(view="pooled"), sweep.assign(view="sweep")], ignore_index=True)
 write_csv(table[["view"] + [c for c in table.columns if c != "view"]], snakemake.output.metrics)
 print(table.to_string(index=False))

@@ -1,4 +1,4 @@
-"""Figure 1 from Table 3 and the ceiling table (rule fig1)."""
+"""Figure 1 from Table 3 and the ceiling table (rules fig1 and fig1_seeds)."""
 from specvit.reporting.provenance import track
 from specvit.runtime.io import log_to
 
@@ -10,4 +10,5 @@ import pandas as pd
 from specvit.reporting.figures import plot_r2_vs_snr
 
 plot_r2_vs_snr(pd.read_csv(snakemake.input.table3), pd.read_csv(snakemake.input.ceiling),
-               snakemake.output.pdf, snakemake.output.png, metadata={"Title": "R2 vs SNR"})
+               snakemake.output.pdf, snakemake.output.png, metadata={"Title": "R2 vs SNR"},
+               train_mags=snakemake.params.train_mags)

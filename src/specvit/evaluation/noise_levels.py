@@ -21,11 +21,12 @@ NOISE_COLUMNS = ["test_noise", "label", *METRIC_COLUMNS]
 
 
 def metrics_at_noise_levels(model, test_path, noise_levels: Sequence[float], seed: int, labels=None,
-                            rows=None, n_boot: int = 200) -> pd.DataFrame:
+                            rows=None, n_boot: int = 200, variances: dict | None = None) -> pd.DataFrame:
     """One row of pooled-view metrics (``evaluate.metrics_table``) per noise level and label.
 
     ``labels`` defaults to every label the model predicts; ``rows`` selects test stars as in
-    ``evaluate.view_inputs``. Columns ``NOISE_COLUMNS``.
+    ``evaluate.view_inputs``; ``variances`` {label: R² denominator} (the prior's; without it R² is
+    sklearn's). Columns ``NOISE_COLUMNS``.
     """
     levels = [float(v) for v in noise_levels]
     if not levels or any(not (math.isfinite(v) and v >= 0) for v in levels):
@@ -41,6 +42,7 @@ def metrics_at_noise_levels(model, test_path, noise_levels: Sequence[float], see
         df = pd.DataFrame({"mag": own_mag, "snr": snr, **{f"true_{k}": truth[k] for k in labels},
                            **{f"pred_{k}": pred[k] for k in labels}})
         for lab in labels:
-            table = metrics_table(df, label=lab, by=None, n_boot=n_boot, seed=seed).drop(columns="mag")
+            table = metrics_table(df, label=lab, by=None, n_boot=n_boot, seed=seed,
+                                  variance=(variances or {}).get(lab)).drop(columns="mag")
             parts.append(table.assign(test_noise=level, label=lab))
     return pd.concat(parts, ignore_index=True)[NOISE_COLUMNS]

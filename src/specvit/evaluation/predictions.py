@@ -17,7 +17,10 @@ spectrum is ``||flux|| / ||noise_level * error||``, the SNR of the noise actuall
 Prediction files (HDF5, one per view, written atomically): ``mag`` float32 [M], ``snr`` float32 [M],
 ``star`` int64 [M] (row in the test file), ``true/<label>`` float32 [M], ``pred/<label>`` float64 [M];
 attributes ``view``, ``noise_level``, ``seed``, ``model_name``, ``test_file``, ``labels`` (and ``mags``
-for the sweep). The sweep stacks its rows magnitude by magnitude, stars in file order within each.
+for the sweep), and ``r2_variance_<label>``, the R² denominator of each label (its prior variance,
+``specvit.evaluation.metrics``) where the evaluation was given one, so every table read from the
+file scores R² the same way (``r2_variance``). The sweep stacks its rows magnitude by magnitude,
+stars in file order within each.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from specvit.runtime.io import atomic_path
 
 VIEWS = ("pooled", "sweep")
 SWEEP_MAGS = (18.0, 19.0, 20.0, 20.5, 21.0, 21.5, 22.0, 22.5, 23.0)
+R2_VARIANCE = "r2_variance_"  # attribute prefix: the R² denominator of a label
 _DTYPES = {"mag": np.float32, "snr": np.float32, "star": np.int64, "true": np.float32, "pred": np.float64}
 
 
@@ -164,6 +168,7 @@ class ViewSettings:
     noise_level: float = 1.0
     seed: int = 0
     views: Sequence[str] = VIEWS
+    r2_variances: dict | None = None    # {label: R² denominator}, stored with the predictions
 
 
 def predict_views(model, test_path, out_dir=".", *, views: ViewSettings = ViewSettings(), labels=None,
@@ -189,6 +194,8 @@ def predict_views(model, test_path, out_dir=".", *, views: ViewSettings = ViewSe
                      "test_file": str(test_path), "labels": list(labels)}
             if view == "sweep":
                 attrs["mags"] = np.asarray(mags, dtype=np.float64)
+            attrs.update({f"{R2_VARIANCE}{lab}": float(v) for lab, v in (views.r2_variances or {}).items()
+                          if lab in labels})
             _write_table(stack.enter_context(atomic_path(paths[view])), table, attrs)
     return paths
 
@@ -211,3 +218,7 @@ def read_predictions(path) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- metrics
 
 
+def r2_variance(predictions: pd.DataFrame, label: str) -> float | None:
+    """The R² denominator stored with predictions read by ``read_predictions`` (None if there is none)."""
+    value = predictions.attrs.get(f"{R2_VARIANCE}{label}")
+    return None if value is None else float(value)

@@ -36,6 +36,10 @@ from specvit.training.spec import RunSpec
 # LightGBM: + the noisy copy, LightGBM's binned data and its gradients; Ridge: + the float64 Gram
 # work). The template fit holds flux, error and one noisy copy.
 BYTES_PER_PIXEL = {"vit": 8, "lightgbm": 18, "ridge": 14, "template": 12}
+# Each noisy copy beyond the first (run-group key noise_copies): the slope of peak RSS from K = 1 to
+# K = 4 at N = 2,000 x 4,096 pixels (one LightGBM and one Ridge run each; the float32 copy, and for
+# LightGBM its bins and the transients of the noise draw).
+COPY_BYTES_PER_PIXEL = {"lightgbm": 15, "ridge": 4}
 BASE_MEMORY_MB = 2048          # interpreter, torch, the validation split's bookkeeping
 MEMORY_MARGIN = 1.25
 VAL_BYTES_PER_PIXEL = 12       # validation flux, error and the fixed noisy view (float32)
@@ -76,15 +80,42 @@ def data_parallel_resources(spec: RunSpec, config: dict) -> dict:
 
 
 def run_mem_mb(spec: RunSpec, n_pixels: int, n_val: int, data_parallel: bool = True) -> int:
-    """Memory request of a run in MB: its training arrays scale with N, plus validation and a base;
-    each process of a data-parallel run holds its own."""
-    n_bytes = BYTES_PER_PIXEL[spec.model] * spec.n_train * n_pixels + VAL_BYTES_PER_PIXEL * n_val * n_pixels
+    """Memory request of a run in MB: its training arrays scale with N (and its noisy copies), plus
+    validation and a base; each process of a data-parallel run holds its own."""
+    per_pixel = BYTES_PER_PIXEL[spec.model] + (spec.noise_copies - 1) * COPY_BYTES_PER_PIXEL.get(spec.model, 0)
+    n_bytes = per_pixel * spec.n_train * n_pixels + VAL_BYTES_PER_PIXEL * n_val * n_pixels
     one = int(math.ceil(MEMORY_MARGIN * (BASE_MEMORY_MB + n_bytes / 2**20)))
     return one * processes_of(spec, data_parallel)
 
 
+def machine_memory_mb() -> int | None:
+    """Physical memory of this machine in MiB (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def copies_memory_message(spec: RunSpec, key: str, *, n_pixels: int, n_val: int, limit_mb: int | None,
+                          limit_key: str) -> str | None:
+    """Why a run with noisy copies would not fit in ``limit_mb`` (its ``run_mem_mb`` is larger), or
+    None; the message names the config ``key`` of the copies and where the limit comes from."""
+    need = run_mem_mb(spec, n_pixels, n_val)
+    if limit_mb is None or need <= limit_mb or spec.noise_copies <= 1:
+        return None
+    return (f"config key '{key}' = {spec.noise_copies}: run {spec.run_id} would need about {need:,} MiB "
+            f"({spec.noise_copies} noisy copies of {spec.n_train:,} x {n_pixels} pixels), more than the "
+            f"{limit_mb:,} MiB of {limit_key}; lower the copies or N, or raise 'memory_mb'")
+
+
 def epochs_of(spec: RunSpec) -> int:
-    return int(spec.train.get("epochs", 1)) if spec.model == "vit" else 1
+    """Epochs a run trains: a ViT's ``epochs``, raised by ``min_steps`` for a small set; 1 otherwise."""
+    if spec.model != "vit":
+        return 1
+    from specvit.training.config import TrainConfig
+
+    cfg = TrainConfig.from_dict(spec.train)
+    return cfg.epochs_for(-(-spec.n_train // cfg.batch_size))
 
 
 # ---------------------------------------------------------------- time estimates
@@ -138,7 +169,7 @@ def _comparable(record: Record, spec: RunSpec, gpus: int) -> bool:
         same_batch = r.train.get("batch_size") == spec.train.get("batch_size")
         same_gpus = int(r.train.get("devices", 1)) == max(1, gpus)
         return r.vit == spec.vit and same_batch and same_gpus and record.device.startswith("cuda")
-    return r.params == spec.params
+    return r.params == spec.params and r.noise_copies == spec.noise_copies
 
 
 def vit_train_flops(spec: RunSpec, n_pixels: int) -> float:

@@ -18,8 +18,10 @@ from specvit.physics.grid import N_PIXELS
 from specvit.physics.nuisances import nuisance_sets
 from specvit.pipeline import targets
 from specvit.pipeline.ablations import expand_ablations
+from specvit.pipeline.augmentation import Arm, plan_augmentation
+from specvit.pipeline.cluster import copies_memory_message, machine_memory_mb
 from specvit.pipeline.errors import ConfigError, messages_of
-from specvit.pipeline.runs import expand_runs, main_runs
+from specvit.pipeline.runs import expand_runs, main_runs, seed_runs
 from specvit.pipeline.schema import SCHEMA_FILE, load_schema, merge, schema_messages, with_defaults
 from specvit.pipeline.studies import Studies, plan_studies
 from specvit.pipeline.userfiles import (
@@ -107,6 +109,17 @@ class Plan:
     ablations: dict[str, dict[str, RunSpec]]     # {ablation: {run_id: spec}}
     studies: Studies
     user_files: dict[str, FileMeta] = field(default_factory=dict, repr=False)
+    seed_runs: dict[str, list[str]] = field(default_factory=dict)  # {group: its largest-N runs, eval.main_seeds}
+    augmentation: list[Arm] = field(default_factory=list)           # the arms of the augmentation study
+
+    def table3_runs(self) -> list[str]:
+        """The runs of Table 3 and Figure 1: every declared seed of each group's largest N."""
+        return [rid for rid in self.group_runs
+                if self.runs[rid].n_train == self.runs[self.main_runs[self.runs[rid].group]].n_train]
+
+    def seed_table_runs(self) -> list[str]:
+        """The runs of the seed version of Table 3 and Figure 1, and of the paired model differences."""
+        return [rid for rids in self.seed_runs.values() for rid in rids]
 
     def vit_runs(self) -> list[str]:
         """The ViT runs of the run groups (learning curves, MLflow histories)."""
@@ -115,7 +128,8 @@ class Plan:
     def all_targets(self) -> list[str]:
         """Everything `rule all` builds."""
         return (targets.data_targets(self.config) + targets.calibration_targets()
-                + targets.core_targets(self.runs, self.group_runs) + targets.ablation_targets(self.ablations)
+                + targets.core_targets(self.runs, self.group_runs) + targets.fairness_targets(self)
+                + targets.ablation_targets(self.ablations)
                 + targets.study_targets(self.studies) + targets.tracking_targets(self.config))
 
     def result_targets(self) -> list[str]:
@@ -154,13 +168,48 @@ def _expand(config: dict, files: dict[str, FileMeta], errors: list[str]) -> Plan
         errors += failed
         return None
     mains = main_runs(runs)
+    seeds = seed_runs(config["runs"], config["training"], n_pixels, config["eval"]["main_seeds"])
+    arms, augmentation = plan_augmentation(config, n_pixels, errors)
     all_runs = {**runs, **{rid: s for specs in ablations.values() for rid, s in specs.items()}}
+    for extra in (*seeds.values(), augmentation):  # the same id is the same run, whoever asks for it
+        errors += [f"run {rid} is declared twice with different settings" for rid, spec in extra.items()
+                   if all_runs.setdefault(rid, spec) != spec]
+    errors += _memory_messages(config, all_runs, files, n_pixels)
     try:
         studies = plan_studies(config, all_runs, mains)
     except ValueError as e:
         errors += messages_of(e)
         return None
-    return Plan(config, all_runs, list(runs), mains, ablations, studies, files)
+    return Plan(config, all_runs, list(runs), mains, ablations, studies, files,
+                seed_runs={g: list(specs) for g, specs in seeds.items()}, augmentation=arms)
+
+
+def _val_rows(config: dict) -> int:
+    if config["data"]["source"] == "synthetic":
+        return int(config["data"]["n_val"])
+    import h5py
+
+    try:
+        with h5py.File(config["data"]["val"], "r") as f:
+            return int(f["flux"].shape[0])
+    except (OSError, KeyError):
+        return 0  # a broken file has its own message
+
+
+def _memory_messages(config: dict, runs: dict[str, RunSpec], files, n_pixels: int) -> list[str]:
+    """Runs with noisy copies (run-group key or the augmentation study) that would not fit in memory
+    ('memory_mb', or this machine's physical memory), each naming the key of its copies."""
+    limit, limit_key = config["memory_mb"], "'memory_mb'"
+    if limit is None:
+        limit, limit_key = machine_memory_mb(), "this machine's physical memory ('memory_mb': null)"
+    keys = {g["name"]: f"runs[{i}] ({g['name']}).noise_copies" for i, g in enumerate(config["runs"])}
+    n_val, msgs = _val_rows(config), {}
+    for spec in sorted(runs.values(), key=lambda s: -s.n_train):  # one message per key: its largest run
+        key = keys.get(spec.group, "augmentation.noise_copies")
+        msg = copies_memory_message(spec, key, n_pixels=n_pixels, n_val=n_val, limit_mb=limit, limit_key=limit_key)
+        if msg:
+            msgs.setdefault(key, msg)
+    return list(msgs.values())
 
 
 def prepare(config: dict, schema_path=None) -> Plan:

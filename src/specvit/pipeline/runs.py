@@ -18,9 +18,11 @@ from specvit.training.factory import build_model
 from specvit.training.spec import RunSpec, run_id
 
 MODELS = ("vit", "lightgbm", "ridge", "template")
+COPY_MODELS = ("lightgbm", "ridge")  # models that train on fixed noisy draws (run-group key noise_copies)
+LEARNED = ("vit", "lightgbm", "ridge")  # models that learn from the training set: their seeds matter
 
 
-def _group_specs(i: int, g: dict, training_defaults: dict | None, n_pixels: int) -> dict[str, RunSpec]:
+def group_specs(i: int, g: dict, training_defaults: dict | None, n_pixels: int) -> dict[str, RunSpec]:
     """{run_id: RunSpec} of the i-th run group; ValueError names the group's config key."""
     from specvit.models.template_config import template_settings
     from specvit.models.vit_config import PRESETS, ViTConfig  # torch-free: the workflow imports this module
@@ -30,6 +32,11 @@ def _group_specs(i: int, g: dict, training_defaults: dict | None, n_pixels: int)
     model = g["model"]
     if model not in MODELS:
         raise ValueError(f"config key '{key}.model': unknown model {model!r}; expected one of {MODELS}")
+    copies = g.get("noise_copies", 1)
+    if copies != 1 and model not in COPY_MODELS:
+        raise ValueError(f"config key '{key}.noise_copies' = {copies}: noisy copies are for {list(COPY_MODELS)} "
+                         "(a ViT draws fresh noise every epoch, or one fixed draw with "
+                         "'train: {fresh_noise: false}')")
     vit: dict = {}
     train: dict = {}
     try:
@@ -62,7 +69,7 @@ def _group_specs(i: int, g: dict, training_defaults: dict | None, n_pixels: int)
                 noise_level=float(g.get("noise_level", 1.0)), labels=tuple(g.get("labels", ["logg"])),
                 vit=vit, params=dict(g.get("params") or {}),
                 train={**train, "seed": int(seed)} if model == "vit" else {},
-                max_eval_stars=g.get("max_eval_stars"),
+                max_eval_stars=g.get("max_eval_stars"), noise_copies=int(copies),
             )
     return specs
 
@@ -79,7 +86,7 @@ def expand_runs(groups: list[dict], training_defaults: dict | None = None,
     errors = []
     for i, g in enumerate(groups or []):
         try:
-            group = _group_specs(i, g, training_defaults, n_pixels)
+            group = group_specs(i, g, training_defaults, n_pixels)
         except ValueError as e:
             errors.append(str(e))
             continue
@@ -100,3 +107,18 @@ def main_runs(specs: dict[str, RunSpec]) -> dict[str, str]:
         if cur is None or (spec.n_train, -spec.seed) > (cur.n_train, -cur.seed):
             best[spec.group] = spec
     return {group: spec.run_id for group, spec in best.items()}
+
+
+def seed_runs(groups: list[dict], training_defaults: dict | None, n_pixels: int,
+              seeds) -> dict[str, dict[str, RunSpec]]:
+    """{group: {run_id: spec}} at each group's largest N: its declared seeds and, for a model that
+    learns from the training set (``LEARNED``; the template fit's seed only picks its starts), the
+    ``seeds`` of ``eval.main_seeds`` besides. A run is the group's spec at that seed, with the id the
+    group would give it, so a seed both lists is one run."""
+    out = {}
+    for i, g in enumerate(groups or []):
+        own = [int(s) for s in g.get("seeds", [0])]
+        extra = [int(s) for s in seeds] if g["model"] in LEARNED else []
+        group = {**g, "n_train": [max(g["n_train"])], "seeds": sorted(set(own + extra))}
+        out[g["name"]] = group_specs(i, group, training_defaults, n_pixels)
+    return out

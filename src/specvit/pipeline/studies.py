@@ -171,9 +171,10 @@ class Studies:
         return {**self.config["training"], **(over or {}), **lr, "seed": int(seed)}
 
     def shift_finetune_train(self) -> dict:
-        """Trainer settings of the short fine-tune on shifted data: the ViT run's, with the study's epochs and lr."""
+        """Trainer settings of the short fine-tune on shifted data: the ViT run's, with the study's epochs and
+        lr, and no step budget (``domain_shift.finetune.epochs`` is the budget)."""
         ft = self.config["domain_shift"]["finetune"]
-        return {**self.runs[self.shift_vit_run].train, "epochs": ft["epochs"], "lr": ft["lr"]}
+        return {**self.runs[self.shift_vit_run].train, "epochs": ft["epochs"], "lr": ft["lr"], "min_steps": 0}
 
     def pretrain_spec(self, setting: str, n, seed) -> RunSpec:
         """The pre-training (all five labels), a fine-tune or a scratch run (log g), as a run spec."""

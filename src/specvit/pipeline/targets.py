@@ -96,6 +96,27 @@ def ceiling_sim_inputs(config: dict) -> list[str]:
     ``ceiling.mmse_sim.enabled`` only (it needs the forward model)."""
     on = is_synthetic(config) and config["ceiling"]["mmse_sim"]["enabled"]
     return ["results/tables/ceiling_sim.csv"] if on else []
+def scored_star_counts(config: dict, runs: dict[str, RunSpec], main_runs: dict[str, str]) -> list[int]:
+    """The distinct ``max_eval_stars`` of the main runs (e.g. the template fit's 100): the ceilings are
+    also computed on just those first test stars (synthetic data, where the forward model gives them)."""
+    if not is_synthetic(config):
+        return []
+    return sorted({runs[r].max_eval_stars for r in main_runs.values() if runs[r].max_eval_stars})
+
+
+def fairness_targets(plan) -> list[str]:
+    """What a fair comparison of the models adds to the core results (``specvit.pipeline.config.Plan``):
+    Table 3 and Figure 1 over the seeds of ``eval.main_seeds``, the paired differences of the main
+    models, the ceilings on the stars a model scored on only its first of, and the augmentation study."""
+    out = tables("table3_seeds") + figures("fig1_r2_vs_snr_seeds")
+    if len(plan.seed_runs) > 1:
+        out += tables("model_differences")
+    if scored_star_counts(plan.config, plan.runs, plan.main_runs):
+        out.append("results/tables/ceiling_scored_stars.csv")
+    if plan.augmentation:
+        out += (tables("augmentation") + [f"results/tables/augmentation_slopes.{ext}" for ext in ("csv", "md")]
+                + figures("fig_augmentation"))
+    return out
 
 
 def ablation_targets(ablations: dict) -> list[str]:

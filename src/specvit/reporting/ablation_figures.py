@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from specvit.reporting.figures import PALETTE, STYLE, save_figure
+from specvit.reporting.figures import PALETTE, STYLE, draw_interval, save_figure
 
 
 def r2_panel(ax, table: pd.DataFrame, long: pd.DataFrame, by: str = "variant", hue: str | None = None) -> None:
@@ -29,8 +29,9 @@ def r2_panel(ax, table: pd.DataFrame, long: pd.DataFrame, by: str = "variant", h
                 continue
             y = i + (j - (len(hues) - 1) / 2) * height
             mean, std = float(row["r2_mean"].iloc[0]), float(row["r2_std"].iloc[0])
-            ax.errorbar(mean, y, xerr=0 if np.isnan(std) else std, fmt="o", color=color, ms=4, capsize=2,
-                        label=h if (not labelled and h is not None) else None)
+            ax.plot(mean, y, "o", color=color, ms=4, label=h if (not labelled and h is not None) else None)
+            if np.isfinite(std):  # one seed: no spread to draw
+                draw_interval(ax, y, mean - std, mean + std, color=color, horizontal=True)
             labelled = True
             seeds = lg[lg[by] == cell]["r2"]
             ax.scatter(seeds, np.full(len(seeds), y), s=8, color=color, alpha=0.4, lw=0)
@@ -84,9 +85,9 @@ def init_panel(ax, init: pd.DataFrame) -> None:
     y = np.arange(len(init))
     for k, (part, color) in enumerate((("tokenizer", PALETTE[1]), ("blocks", PALETTE[0]))):
         mean, std = init[f"grad_norm_{part}_mean"].to_numpy(), init[f"grad_norm_{part}_std"].fillna(0).to_numpy()
-        lower = np.minimum(std, 0.9 * mean)  # the log axis cannot show mean - std <= 0
-        ax.errorbar(mean, y + (k - 0.5) * 0.3, xerr=np.vstack([lower, std]), fmt="s", color=color, ms=4, capsize=2,
-                    label=part)
+        lower = mean - np.minimum(std, 0.9 * mean)  # the log axis cannot show mean - std <= 0
+        ax.plot(mean, y + (k - 0.5) * 0.3, "s", color=color, ms=4, label=part)
+        draw_interval(ax, y + (k - 0.5) * 0.3, lower, mean + std, color=color, horizontal=True)
     ax.set_yticks(y, init["variant"])
     ax.invert_yaxis()
     ax.set_xscale("log")

@@ -7,6 +7,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from specvit.evaluation.metrics import r2_of  # noqa: E402
+from specvit.evaluation.predictions import r2_variance  # noqa: E402
 from specvit.reporting import provenance  # noqa: E402
 from specvit.runtime.io import atomic_path  # noqa: E402
 
@@ -135,32 +137,78 @@ def _draw_ceilings(ax, ceiling) -> None:
                 name, ls = CEILING_KINDS[kind]
                 ax.plot(g["snr_median"], g["r2"], color=color, lw=1.4, ls=ls, label=f"{name}: {what}")
             else:
-                yerr = np.vstack([g["r2"] - g["r2_q10"], g["r2_q90"] - g["r2"]])
-                ax.errorbar(g["snr_median"], g["r2"], yerr=np.nan_to_num(np.abs(yerr)), color=color, ls=":", lw=1,
-                            marker="D" if kind in MARKER_KINDS else "x", mfc="white", ms=4, capsize=2, zorder=3,
-                            label=f"{MARKER_KINDS.get(kind, kind)}: {what}")
+                ax.plot(g["snr_median"], g["r2"], color=color, ls=":", lw=1, mfc="white", ms=4, zorder=3,
+                        marker="D" if kind in MARKER_KINDS else "x", label=f"{MARKER_KINDS.get(kind, kind)}: {what}")
+                draw_interval(ax, g["snr_median"], g["r2_q10"], g["r2_q90"], color=color)
 
 
-def plot_r2_vs_snr(table3, ceiling, pdf_path, png_path, metadata: dict | None = None) -> None:
-    """Figure 1: test R^2 vs SNR per model (sweep view, bootstrap 95 % intervals) with the ceilings of the
-    ceiling table (``_draw_ceilings``): each ``dims`` it lists (all labels unknown, and each nuisance
-    set), the per-star median CRLB (the paper's convention; q10-q90 band for the clean one) and the
-    Bayes approximation, labelled with what each leaves unknown, and (kind ``mmse_sim``, where the
-    table has it) the Bayes risk estimated by simulating the posterior, with its 10-90 % range over stars."""
+def draw_interval(ax, x, lo, hi, *, color, horizontal: bool = False, lw: float = 1.0, cap: bool = True) -> None:
+    """Draw each interval [lo, hi] at position x (on the y axis; the x axis if ``horizontal``) as a
+    line from its lower to its upper end, with caps. The ends are drawn, never point ± distance: a
+    percentile-bootstrap interval need not contain its point estimate (a model with R² ≈ 0 can have
+    an interval entirely below it), which matplotlib's ``yerr`` refuses. Non-finite ends are skipped."""
+    x, lo, hi = (np.asarray(a, dtype=float).ravel() for a in (x, lo, hi))
+    ok = np.isfinite(x) & np.isfinite(lo) & np.isfinite(hi)
+    x, lo, hi = x[ok], np.minimum(lo[ok], hi[ok]), np.maximum(lo[ok], hi[ok])
+    lines = ax.hlines if horizontal else ax.vlines
+    lines(x, lo, hi, color=color, lw=lw)
+    if cap:
+        marker = "|" if horizontal else "_"
+        for end in (lo, hi):
+            xy = (end, x) if horizontal else (x, end)
+            ax.plot(*xy, ls="none", marker=marker, ms=4, mew=lw, color=color)
+
+
+def _training_range_snr(sweep, train_mags) -> tuple[float, float] | None:
+    """The SNR span of the magnitudes inside ``train_mags`` [bright, faint], through the sweep's own
+    magnitude -> SNR relation (None if the sweep has fewer than two magnitudes)."""
+    mags = sweep.drop_duplicates("mag").sort_values("mag")
+    if train_mags is None or len(mags) < 2:
+        return None
+    lm, ls = mags["mag"].to_numpy(float), np.log(mags["snr_median"].to_numpy(float))
+    bright, faint = sorted(float(m) for m in train_mags)
+    return float(np.exp(np.interp(faint, lm, ls))), float(np.exp(np.interp(bright, lm, ls)))
+
+
+def _draw_models(ax, sweep, styles) -> None:
+    """Each model's R² per magnitude with its bootstrap interval, and where it has several seeds
+    (Table 3's ``n_seeds``) a band of the seeds' mean ± standard deviation."""
+    for model, g in sweep.groupby("model"):
+        s = styles[model]
+        n_seeds = int(g["n_seeds"].max()) if "n_seeds" in g and g["n_seeds"].notna().any() else 1
+        label = f"{model} (N = {int(g['n_train'].iloc[0]):,}" + (f"; band: {n_seeds} seeds ± std)" if n_seeds > 1
+                                                                  else ")")
+        ax.plot(g["snr_median"], g["r2"], color=s["color"], marker=s["marker"], ms=4, lw=1.2, label=label)
+        draw_interval(ax, g["snr_median"], g["r2_lo"], g["r2_hi"], color=s["color"])
+        if n_seeds > 1:
+            mean, std = g["r2_seed_mean"].to_numpy(float), g["r2_seed_std"].fillna(0).to_numpy(float)
+            ax.fill_between(g["snr_median"], mean - std, mean + std, color=s["color"], alpha=0.15, lw=0)
+
+
+def plot_r2_vs_snr(table3, ceiling, pdf_path, png_path, metadata: dict | None = None, *,
+                   train_mags=None) -> None:
+    """Figure 1: test R^2 vs SNR per model (sweep view, bootstrap 95 % intervals; the seeds' spread
+    where a model has several) with the ceilings of the ceiling table (``_draw_ceilings``): each
+    ``dims`` it lists (all labels unknown, and each nuisance set), the per-star median CRLB (the paper's
+    convention; q10-q90 band for the clean one) and the Bayes approximation, labelled with what each
+    leaves unknown, and (kind ``mmse_sim``, where the table has it) the Bayes risk estimated by
+    simulating the posterior, with its 10-90 % range over stars. ``train_mags`` [bright, faint] shades
+    the SNR range of the training magnitudes: the points outside it measure generalisation to another
+    noise level."""
     sweep = table3[table3["view"] == "sweep"].sort_values("snr_median")
     styles = _model_styles(sweep["model"].unique())
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(6.4, 4.8))
         if ceiling is not None and len(ceiling):
             _draw_ceilings(ax, ceiling)
-        for model, g in sweep.groupby("model"):
-            s = styles[model]
-            yerr = np.vstack([g["r2"] - g["r2_lo"], g["r2_hi"] - g["r2"]])
-            ax.errorbar(g["snr_median"], g["r2"], yerr=yerr, color=s["color"], marker=s["marker"], ms=4,
-                        lw=1.2, capsize=2, label=f"{model} (N = {int(g['n_train'].iloc[0]):,})")
+        span = _training_range_snr(sweep, train_mags)
+        if span is not None:
+            ax.axvspan(*span, color=PALETTE[4], alpha=0.15, lw=0, zorder=1.5,  # over the ceiling band, under the lines
+                       label=f"training magnitudes {min(train_mags):g}–{max(train_mags):g}")
+        _draw_models(ax, sweep, styles)
         ax.set_xscale("log")
         ax.set_xlabel("median SNR per pixel (‖flux‖/‖error‖)")
-        ax.set_ylabel("test R² of log g")
+        ax.set_ylabel("test R² of log g (1 − MSE / Var prior)")
         lo = min(0.0, float(sweep["r2"].min()) - 0.05) if len(sweep) else 0.0
         ax.set_ylim(max(lo, -0.5), 1.02)
         mags = sweep.drop_duplicates("mag").sort_values("snr_median")
@@ -188,7 +236,8 @@ def log_n_axis(ax, ns) -> None:
 
 
 def plot_scaling(table, summary, pdf_path, png_path, metadata: dict | None = None) -> None:
-    """Figure 3: pooled test R^2 vs training-set size per model (mean over seeds, range as bars)."""
+    """Figure 3: pooled test R^2 vs training-set size per model (mean over seeds; bars: the bootstrap
+    95 % interval, its ends averaged over seeds)."""
     styles = _model_styles(table["model"].unique())
     slopes = summary.set_index("model")["slope_r2_per_dex"] if len(summary) else {}
     with plt.rc_context(STYLE):
@@ -198,11 +247,11 @@ def plot_scaling(table, summary, pdf_path, png_path, metadata: dict | None = Non
             s = styles[model]
             slope = slopes.get(model, float("nan"))
             label = model + (f" (slope {slope:+.3f} per dex)" if np.isfinite(slope) else "")
-            ax.errorbar(agg.index, agg["r2"], yerr=np.vstack([agg["r2"] - agg["lo"], agg["hi"] - agg["r2"]]),
-                        color=s["color"], marker=s["marker"], ms=4, capsize=2, label=label)
+            ax.plot(agg.index, agg["r2"], color=s["color"], marker=s["marker"], ms=4, label=label)
+            draw_interval(ax, agg.index, agg["lo"], agg["hi"], color=s["color"])
         log_n_axis(ax, table["n_train"].unique())
         ax.set_xlabel("training spectra N")
-        ax.set_ylabel("pooled test R² of log g")
+        ax.set_ylabel("pooled test R² of log g (1 − MSE / Var prior)")
         ax.legend(frameon=False)
         ax.grid(alpha=0.3, which="both")
         save_figure(fig, pdf_path, png_path, metadata=metadata)
@@ -242,7 +291,7 @@ def plot_pred_vs_true(predictions: dict, mags, pdf_path, png_path, label: str = 
                 lo, hi = float(t.min()), float(t.max())
                 ax.plot([lo, hi], [lo, hi], color="0.3", lw=0.8)
                 if len(sel):
-                    r2 = 1 - ((t - p) ** 2).sum() / ((t - t.mean()) ** 2).sum()
+                    r2 = r2_of(t, p, r2_variance(df, label))  # the tables' definition, stored with the predictions
                     ax.set_title(f"{model}, mag {mag:g}: R² = {r2:.3f}", fontsize=8)
                 if j == 0:
                     ax.set_ylabel(f"predicted {label}")

@@ -90,6 +90,7 @@ def run_record(run_dir, in_config: bool = True) -> dict:
     for prefix in SETTING_PREFIXES:
         row.update(flatten(spec.get(prefix) or {}, prefix))
     row["max_eval_stars"] = spec.get("max_eval_stars")
+    row["noise_copies"] = spec.get("noise_copies", 1)  # noisy draws of each training spectrum (LightGBM, Ridge)
     return row
 
 

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from specvit.reporting.figures import PALETTE, STYLE, _mark_features, log_n_axis, save_figure
+from specvit.reporting.figures import PALETTE, STYLE, _mark_features, draw_interval, log_n_axis, save_figure
 
 MARKERS = ["o", "s", "^", "D", "v", "P"]
 
@@ -108,9 +108,8 @@ def plot_pretrain_finetune(table: pd.DataFrame, pdf_path, png_path, metadata: di
         for ax, metric, label in ((axes[0], "r2", "test R² of log g"), (axes[1], "mae", "test MAE of log g (dex)")):
             for i, (setting, g) in enumerate(small.groupby("setting", sort=True)):
                 agg = g.groupby("n_finetune")[metric].agg(["mean", "min", "max"])
-                spread = np.vstack([agg["mean"] - agg["min"], agg["max"] - agg["mean"]])
-                ax.errorbar(agg.index, agg["mean"], yerr=spread, color=PALETTE[i], marker=MARKERS[i], ms=4, capsize=2,
-                            label=setting)
+                ax.plot(agg.index, agg["mean"], color=PALETTE[i], marker=MARKERS[i], ms=4, label=setting)
+                draw_interval(ax, agg.index, agg["min"], agg["max"], color=PALETTE[i])
             if len(pre):
                 ax.axhline(pre[metric].mean(), color="0.4", ls="--", lw=1,
                            label=f"pre-trained, no fine-tune (N = {int(pre['n_pretrain'].iloc[0]):,})")
@@ -175,14 +174,14 @@ def _nuisance_panel(ax, part: pd.DataFrame, styles: dict) -> None:
         ax.plot(bayes["snr_median"], bayes["r2"], color="0.3", lw=1.5, ls="--", label="Bayes bound")
     sim = ceil[ceil["name"] == "mmse_sim"]
     if len(sim):
-        ax.errorbar(sim["snr_median"], sim["r2"], yerr=np.vstack([sim["r2"] - sim["r2_lo"], sim["r2_hi"] - sim["r2"]]),
-                    color="0.1", marker="D", mfc="white", ms=4, lw=0, elinewidth=1.0, capsize=2,
-                    label="Bayes MMSE, simulated (estimate)")
+        ax.plot(sim["snr_median"], sim["r2"], ls="none", color="0.1", marker="D", mfc="white", ms=4,
+                label="Bayes MMSE, simulated (estimate)")
+        draw_interval(ax, sim["snr_median"], sim["r2_lo"], sim["r2_hi"], color="0.1")
     for name, g in part[part["source"] == "model"].groupby("name"):
         g = g.sort_values("snr_median")
-        yerr = np.vstack([g["r2"] - g["r2_lo"], g["r2_hi"] - g["r2"]])
-        ax.errorbar(g["snr_median"], g["r2"], yerr=yerr, capsize=2, ms=4, lw=1.2, **styles[name],
-                    label=f"{name} (N = {int(g['n_train'].iloc[0]):,})")
+        ax.plot(g["snr_median"], g["r2"], ms=4, lw=1.2, **styles[name],
+                label=f"{name} (N = {int(g['n_train'].iloc[0]):,})")
+        draw_interval(ax, g["snr_median"], g["r2_lo"], g["r2_hi"], color=styles[name]["color"])
     ax.set_xscale("log")
     ax.set_xlabel("median SNR per pixel")
     ax.grid(alpha=0.3, which="both")
@@ -211,5 +210,30 @@ def plot_nuisance_study(table: pd.DataFrame, pdf_path, png_path, metadata: dict 
             ax.legend(loc="lower right", frameon=False, fontsize=7)
         axes[0].set_ylabel("test R² of log g")
         axes[0].set_ylim(max(lo, -1.0), 1.02)
+def plot_augmentation(table: pd.DataFrame, slopes: pd.DataFrame, pdf_path, png_path,
+                      metadata: dict | None = None) -> None:
+    """The noise-augmentation study: pooled test R^2 vs N per model group (one panel each), the arm with
+    its noise augmentation solid, without it dashed (bootstrap 95 % intervals drawn as their ends),
+    each arm's slope per dex of N in the legend."""
+    groups = list(dict.fromkeys(table["group"]))
+    slope_of = slopes.set_index("group") if len(slopes) else None
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(groups), figsize=(4.4 * len(groups), 3.6), sharey=True, squeeze=False)
+        for i, (ax, group) in enumerate(zip(axes[0], groups)):
+            for aug, g in table[table["group"] == group].groupby("augmented", sort=False):
+                g = g.sort_values("n_train")
+                key = "slope_augmented" if aug else "slope_unaugmented"
+                slope = float(slope_of.loc[group, key]) if slope_of is not None else float("nan")
+                color = PALETTE[i % len(PALETTE)] if aug else "0.35"
+                x = g["n_train"] * (1.02 if aug else 0.98)  # the two arms' bars side by side
+                ax.plot(x, g["r2"], color=color, ls="-" if aug else "--", marker=MARKERS[int(aug)], ms=4,
+                        label=f"{g['arm'].iloc[0]} (slope {slope:+.3f} per dex)")
+                draw_interval(ax, x, g["r2_lo"], g["r2_hi"], color=color)
+            log_n_axis(ax, table["n_train"].unique())
+            ax.set_title(f"{group} ({table[table['group'] == group]['model'].iloc[0]})")
+            ax.set_xlabel("training spectra N")
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(frameon=False, fontsize=7)
+        axes[0, 0].set_ylabel("pooled test R² of log g (1 − MSE / Var prior)")
         fig.tight_layout()
         save_figure(fig, pdf_path, png_path, metadata=metadata)

@@ -1,4 +1,4 @@
 """Studies besides the main comparison: the ablations' tables, initial gradient norms, attribution
-(where the ViT looks), pre-train -> fine-tune, and domain shift (controlled shifts of the test
-data).
+(where the ViT looks), pre-train -> fine-tune, domain shift (controlled shifts of the test data),
+and the noise-augmentation study's tables.
 """

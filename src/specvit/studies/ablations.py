@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from specvit.evaluation.metrics import point_metrics
-from specvit.evaluation.predictions import read_predictions
+from specvit.evaluation.predictions import r2_variance, read_predictions
 from specvit.physics.labels import LABEL_NAMES
 from specvit.training.spec import RunSpec
 
@@ -129,7 +129,7 @@ def run_rows(ablation: str, spec: RunSpec, run_dir) -> list[dict]:
     pred = read_predictions(run_dir / "predictions_pooled.h5")
     labels = spec.labels if KINDS[ablation].per_label else ("logg",)
     for lab in labels:
-        m = point_metrics(pred[f"true_{lab}"], pred[f"pred_{lab}"])
+        m = point_metrics(pred[f"true_{lab}"], pred[f"pred_{lab}"], variance=r2_variance(pred, lab))
         rows.append({**base, "label": lab, "test_noise": math.nan, "r2": m["r2"], "mae": m["mae"]})
     return rows
 

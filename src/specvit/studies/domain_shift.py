@@ -26,13 +26,15 @@ COLUMNS = ["shift", "severity", "model", "r2", "mae"]
 FINETUNE_SUFFIX = " + fine-tune"
 
 
-def pooled_scores(models: dict, test_path, noise_level: float, seed: int, label: str = "logg") -> list[dict]:
-    """[{model, r2, mae}] of each model on the pooled view of ``test_path``."""
+def pooled_scores(models: dict, test_path, noise_level: float, seed: int, label: str = "logg", *,
+                  variance: float | None = None) -> list[dict]:
+    """[{model, r2, mae}] of each model on the pooled view of ``test_path``; R² = 1 - MSE / ``variance``
+    (the label's prior variance, as Table 3's; without it, the test set's own)."""
     (_, x, _), = view_inputs(test_path, "pooled", noise_level=noise_level, seed=seed)
     truth = read_labels(test_path, [label])[label]
     out = []
     for name, model in models.items():
-        m = point_metrics(truth, model.predict(x)[label])
+        m = point_metrics(truth, model.predict(x)[label], variance=variance)
         out.append({"model": name, "r2": float(m["r2"]), "mae": float(m["mae"])})
     return out
 
@@ -62,6 +64,7 @@ class FineTuneSetup:
     val_noise_seed: int
     test_noise_seed: int
     noise_level: float = 1.0
+    r2_variance: float | None = None    # the R² denominator (the log g prior's variance)
 
 
 def shifted_copy(test_path, folder, shift: ShiftSpec, severity: float) -> Path:
@@ -74,14 +77,15 @@ def shifted_copy(test_path, folder, shift: ShiftSpec, severity: float) -> Path:
 
 
 def evaluate_shift(models: dict, test_path, shift: ShiftSpec, severities, *, noise_level: float, noise_seed: int,
-                   scratch, log=print) -> pd.DataFrame:
+                   scratch, log=print, variance: float | None = None) -> pd.DataFrame:
     """Rows (shift, severity, model, r2, mae) for severity 0 and each of ``severities``, on the pooled
-    view with noise ``noise_level`` and seed ``noise_seed``; shifted files live in ``scratch`` meanwhile."""
+    view with noise ``noise_level`` and seed ``noise_seed`` (R² against ``variance``, see ``pooled_scores``);
+    shifted files live in ``scratch`` meanwhile."""
     rows = []
     with tempfile.TemporaryDirectory(dir=scratch) as folder:
         for severity in sorted({0.0, *map(float, severities)}):
             path = test_path if severity == 0 else shifted_copy(test_path, folder, shift, severity)
-            for r in pooled_scores(models, path, noise_level, noise_seed):
+            for r in pooled_scores(models, path, noise_level, noise_seed, variance=variance):
                 rows.append({"shift": shift.kind, "severity": severity, **r})
                 log(f"{shift.kind} {severity:g}: {r['model']} R2 {r['r2']:.4f} MAE {r['mae']:.4f}")
             if path != test_path:
@@ -115,7 +119,8 @@ def finetune_on_shift(vit_name: str, vit_dir, files: SplitFiles, shift: ShiftSpe
     model.save(Path(out_dir) / "model")
     with tempfile.TemporaryDirectory(dir=out_dir) as folder:
         path = shifted_copy(files.test, folder, shift, severity)
-        r = pooled_scores({vit_name + FINETUNE_SUFFIX: model}, path, setup.noise_level, setup.test_noise_seed)[0]
+        r = pooled_scores({vit_name + FINETUNE_SUFFIX: model}, path, setup.noise_level, setup.test_noise_seed,
+                          variance=setup.r2_variance)[0]
     log(f"{shift.kind} {severity:g}: {r['model']} on {n_train} shifted stars, R2 {r['r2']:.4f} MAE {r['mae']:.4f} "
         f"({info['wall_seconds']:.1f} s)")
     return pd.DataFrame([{"shift": shift.kind, "severity": float(severity), **r}], columns=COLUMNS)
@@ -135,13 +140,13 @@ def check_external(path, wave_ref: np.ndarray, labels=("logg",)) -> None:
 
 
 def evaluate_external(models: dict, paths, wave_ref: np.ndarray, noise_level: float, noise_seed: int,
-                      log=print) -> pd.DataFrame:
-    """Rows (external:<file stem>, 0, model, r2, mae) of every external file."""
+                      log=print, variance: float | None = None) -> pd.DataFrame:
+    """Rows (external:<file stem>, 0, model, r2, mae) of every external file (R² against ``variance``)."""
     for path in paths:
         check_external(path, wave_ref)
     rows = []
     for path in paths:
-        for r in pooled_scores(models, path, noise_level, noise_seed):
+        for r in pooled_scores(models, path, noise_level, noise_seed, variance=variance):
             rows.append({"shift": f"external:{Path(path).stem}", "severity": 0.0, **r})
             log(f"external {path}: {r['model']} R2 {r['r2']:.4f} MAE {r['mae']:.4f}")
     return pd.DataFrame(rows, columns=COLUMNS)

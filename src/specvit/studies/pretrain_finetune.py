@@ -42,6 +42,7 @@ class StudyData:
     x_test: np.ndarray
     y_test: np.ndarray
     wave: np.ndarray
+    r2_variance: float | None = None   # the R² denominator: the log g prior's variance, as Table 3's
 
 
 def _architecture(cfg) -> dict:
@@ -136,11 +137,13 @@ def fit_vit(data: TrainingData, vit: dict | None, train: dict, wave, run_dir, *,
     return model, {**info, "wall_seconds": time.perf_counter() - t0}
 
 
-def score(model, x_test: np.ndarray, y_test: np.ndarray, label: str = "logg") -> dict:
-    """R^2 and MAE of ``label`` on noisy test spectra."""
+def score(model, x_test: np.ndarray, y_test: np.ndarray, label: str = "logg", *,
+          variance: float | None = None) -> dict:
+    """R^2 (1 - MSE / ``variance``; without it, against the test set's own variance) and MAE of
+    ``label`` on noisy test spectra."""
     from specvit.evaluation.metrics import point_metrics
 
-    m = point_metrics(y_test, model.predict(x_test)[label])
+    m = point_metrics(y_test, model.predict(x_test)[label], variance=variance)
     return {"r2": float(m["r2"]), "mae": float(m["mae"]), "n_test": int(len(y_test))}
 
 
@@ -156,7 +159,7 @@ def run_transfer(out_dir, data: StudyData, vit: dict, train: dict, *, init_dir=N
                           log=log)
     model.save(out_dir / "model")
     n_train = data.training.flux.shape[0]
-    metrics = {**score(model, data.x_test, data.y_test), "n_train": int(n_train),
+    metrics = {**score(model, data.x_test, data.y_test, variance=data.r2_variance), "n_train": int(n_train),
                "labels": list(data.training.labels), "init_from": None if init_dir is None else str(init_dir),
                "fit": info}
     write_json(metrics, out_dir / "metrics.json")
@@ -169,9 +172,11 @@ PRETRAIN_COLUMNS = ["n_finetune", "setting", "seed", "r2", "mae", "n_pretrain"]
 
 
 def load_study(files: SplitFiles, rows, labels, *, val_noise_seed: int, test_noise_seed: int,
-               val_noise_level: float = 1.0, test_noise_level: float = 1.0) -> StudyData:
+               val_noise_level: float = 1.0, test_noise_level: float = 1.0,
+               r2_variance: float | None = None) -> StudyData:
     """Arrays of one run: training rows (noise-free flux, error, labels), the fixed noisy validation
-    set (the core runs' validation noise) and the pooled test view (Table 3's noisy spectra)."""
+    set (the core runs' validation noise) and the pooled test view (Table 3's noisy spectra), scored
+    with the R² denominator ``r2_variance``."""
     from specvit.data.contract import read_arrays, read_labels, read_wave
     from specvit.data.loader import fixed_noisy
     from specvit.evaluation.predictions import view_inputs
@@ -183,7 +188,7 @@ def load_study(files: SplitFiles, rows, labels, *, val_noise_seed: int, test_noi
     training = TrainingData(tuple(labels), flux, error, {k: v[rows] for k, v in y_all.items()},
                             fixed_noisy(vflux, verror, val_noise_level, val_noise_seed),
                             read_labels(files.val, labels))
-    return StudyData(training, x_test, read_labels(files.test, ["logg"])["logg"], read_wave(files.train))
+    return StudyData(training, x_test, read_labels(files.test, ["logg"])["logg"], read_wave(files.train), r2_variance)
 
 
 def pretrain_table(pretrained: dict, runs: dict[tuple[str, int, int], dict]) -> pd.DataFrame:

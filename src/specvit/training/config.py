@@ -32,7 +32,9 @@ class TrainConfig:
     on_nonfinite: str = "stop"        # stop | skip (skip the step and halve the learning rate)
     cache_mb: float = 4096.0          # training spectra held in RAM; larger subsets stream from HDF5
     fresh_noise: bool = True          # a new noise draw every epoch; False: one fixed draw per spectrum
-    min_steps: int = 0                # fewest optimizer steps: small sets get more epochs (0: epochs alone)
+    # fewest optimizer steps: small sets get more epochs (0: epochs alone). The workflow's default is
+    # the schema's (training.min_steps: 2000, in every run spec); a TrainConfig built in code keeps 0.
+    min_steps: int = 0
     device_data: str = "auto"         # auto | resident | stream: training spectra held in the device's memory
     device_data_budget: float = 0.5   # share of the device's memory the resident spectra may take
     compile: bool = False             # torch.compile the model for the training steps

@@ -33,6 +33,26 @@ def train_seed(spec: RunSpec) -> int:
     return int(np.random.SeedSequence([spec.seed, spec.n_train, 7]).generate_state(1)[0])
 
 
+def noise_copy_seeds(spec: RunSpec) -> list[int]:
+    """Seeds of the ``spec.noise_copies`` noisy draws of a baseline's training spectra: the first is
+    ``train_seed`` (one copy is the run without copies), copy k > 0 is seeded from (seed, N, 7, k)."""
+    extra = [int(np.random.SeedSequence([spec.seed, spec.n_train, 7, k]).generate_state(1)[0])
+             for k in range(1, spec.noise_copies)]
+    return [train_seed(spec), *extra]
+
+
+def noisy_copies(flux: np.ndarray, error: np.ndarray, noise_level: float, seeds) -> np.ndarray:
+    """[K N, P] float32: K seeded noisy draws of the N spectra, copy k in rows k N .. (k + 1) N - 1
+    (written copy by copy into one array, so the peak is one copy's temporaries above the result)."""
+    from specvit.data.loader import fixed_noisy
+
+    n = flux.shape[0]
+    out = np.empty((len(seeds) * n, flux.shape[1]), dtype=np.float32)
+    for k, seed in enumerate(seeds):
+        out[k * n:(k + 1) * n] = fixed_noisy(flux, error, noise_level, seed)
+    return out
+
+
 @dataclass(frozen=True)
 class RunFiles:
     """The files one training run reads: the training pool and validation split (HDF5, data contract)
@@ -80,12 +100,13 @@ def execute_run(spec: RunSpec, files: RunFiles, out_dir, *, val_noise_seed: int,
                          run=RunFolder(out_dir, identity, discard_stale=True))
         if not main_rank:
             return info
-    else:
-        from specvit.data.loader import fixed_noisy
-
-        x_train = fixed_noisy(flux, error, spec.noise_level, train_seed(spec))
+    else:  # trees and Ridge cannot re-noise per epoch: K fixed seeded draws of every spectrum instead
+        x_train = noisy_copies(flux, error, spec.noise_level, noise_copy_seeds(spec))
         del flux, error
-        info = model.fit(x_train, y_train, x_val, y_val, log=log)
+        if spec.noise_copies > 1:
+            log(f"{spec.run_id}: {spec.noise_copies} noisy copies of every training spectrum, {x_train.shape[0]} rows")
+        copies = {k: np.tile(v, spec.noise_copies) for k, v in y_train.items()}
+        info = model.fit(x_train, copies, x_val, y_val, log=log)
     model.save(out_dir / "model")
     if spec.max_eval_stars:
         x_val, y_val = x_val[: spec.max_eval_stars], {k: v[: spec.max_eval_stars] for k, v in y_val.items()}
@@ -93,7 +114,8 @@ def execute_run(spec: RunSpec, files: RunFiles, out_dir, *, val_noise_seed: int,
     val = {lab: {k: point_metrics(y_val[lab], pred[lab])[k] for k in ("r2", "mae")} for lab in spec.labels}
     device = info.get("device", "cpu")
     metrics = {"run_id": spec.run_id, "model": spec.model, "n_train": spec.n_train, "seed": spec.seed,
-               "noise_level": spec.noise_level, "labels": list(spec.labels), "val": val,
+               "noise_level": spec.noise_level, "noise_copies": spec.noise_copies, "labels": list(spec.labels),
+               "val": val,
                "train_label_range": label_ranges(y_train),
                "n_val": len(next(iter(y_val.values()))), "wall_seconds": time.perf_counter() - t0,
                "device": device, "peak_memory_mb": peak_memory_mb(torch.device(device)), "fit": info,

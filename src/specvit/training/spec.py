@@ -22,9 +22,13 @@ class RunSpec:
     params: dict = field(default_factory=dict)  # baselines: constructor settings
     train: dict = field(default_factory=dict)   # ViT: trainer settings
     max_eval_stars: int | None = None           # predict only the first stars of val/test (slow models)
+    noise_copies: int = 1                       # LightGBM, Ridge: seeded noisy draws of every training spectrum
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
+        d = json.loads(json.dumps(asdict(self)))
+        if d["noise_copies"] == 1:  # written only when set, so the specs (and outputs) of other runs stay as they were
+            del d["noise_copies"]
+        return d
 
 
 def run_id(group: str, n_train: int, seed: int) -> str:

@@ -24,8 +24,9 @@ def problems(cfg, *files):
     ({"data": {"n_tset": 5}},
      "config key 'data.n_tset' is not allowed (allowed: chunk_size, labels, n_test, n_train_pool, n_val, "
      "nuisances, source, subsets, test, test_mags, train, train_mags, val)"),
-    ({"sed": 1}, "config key 'sed' is not allowed (allowed: ablations, attribution, calibration, ceiling, cluster, "
-                 "data, domain_shift, eval, nuisance_study, pretrain, runs, seed, threads, tracking, training)"),
+    ({"sed": 1}, "config key 'sed' is not allowed (allowed: ablations, attribution, augmentation, calibration, "
+                 "ceiling, cluster, data, domain_shift, eval, memory_mb, nuisance_study, pretrain, runs, seed, "
+                 "threads, tracking, training)"),
     ({"data": {"labels": {"Tef": {"min": 4000}}}}, "config key 'data.labels.Tef' is not allowed"),
     ({"data": {"n_val": "two"}}, "config key 'data.n_val' must be an integer, got 'two' (str)"),
     ({"seed": 1.5}, "config key 'seed' must be an integer, got 1.5 (float)"),
@@ -134,5 +135,7 @@ def test_a_valid_config_gives_its_plan_and_fills_the_defaults_in_place():
     assert plan.main_runs == {"vit-tiny": "vit-tiny-N600-s0", "lightgbm": "lightgbm-N600-s0",
                               "ridge": "ridge-N600-s0", "template": "template-N200-s0"}
     assert set(plan.ablations) == {"tokenization", "pe", "loss_norm", "multitask", "robustness"}
-    assert set(plan.runs) == set(plan.group_runs) | {r for specs in plan.ablations.values() for r in specs}
+    # the ablations', the seed versions' and the augmentation study's runs join the groups'
+    assert set(plan.runs) == (set(plan.group_runs) | {r for specs in plan.ablations.values() for r in specs}
+                              | set(plan.seed_table_runs()) | {r for arm in plan.augmentation for r in arm.runs})
     assert plan.vit_runs() == ["vit-tiny-N200-s0", "vit-tiny-N600-s0"]

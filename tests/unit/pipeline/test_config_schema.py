@@ -57,11 +57,19 @@ def test_default_config_restates_no_schema_default():
 def test_the_default_run_resolves_to_the_same_config():
     """`snakemake --cores 2` runs with exactly the config it ran with when config.yaml restated every
     default, apart from the keys added since (they hold the values that were hard-coded before, or
-    that keep the old behaviour: a fresh noise draw every epoch, no step budget)."""
+    that keep the old behaviour: a fresh noise draw every epoch, one noisy draw for the baselines), and
+    the step budget of 2,000 that feeds small training sets, which the ablations and the pre-train /
+    fine-tune study's small runs turn off to keep their fixed budgets."""
     today = yaml.safe_load((REPO / "tests" / "unit" / "pipeline" / "resolved_default_config.yaml").read_text())
     resolved = load_config()
     assert resolved["ablations"]["tokenization"].pop("init_gradients") == {"n_seeds": 8, "batch_size": 64}
-    assert (resolved["training"].pop("fresh_noise"), resolved["training"].pop("min_steps")) == (True, 0)
+    assert (resolved["training"].pop("fresh_noise"), resolved["training"].pop("min_steps")) == (True, 2000)
+    assert [g.pop("noise_copies") for g in resolved["runs"]] == [1, 1, 1, 1]
+    assert [a["base"]["train"].pop("min_steps") for a in resolved["ablations"].values()] == [0] * 5
+    assert resolved["pretrain"]["small_train"].pop("min_steps") == 0
+    assert (resolved.pop("memory_mb"), resolved["eval"].pop("main_seeds")) == (None, [0, 1, 2])
+    assert resolved.pop("augmentation") == {"enabled": True, "models": None, "n_train": None, "seeds": [0],
+                                            "noise_copies": 4}
     ceiling = resolved.pop("ceiling")  # added outputs: the nuisance sets' and mmse_sim's rows of ceiling.csv
     assert ceiling["mmse_sim"]["enabled"] is True and len(ceiling["nuisances"]) == 1
     assert resolved["data"].pop("nuisances") is None  # clean spectra, as before
@@ -84,18 +92,24 @@ def test_scales():
     assert (smoke["data"]["n_train_pool"], smoke["data"]["n_val"], smoke["data"]["n_test"]) == (600, 200, 200)
     assert smoke["calibration"]["n_stars"] == 64
     # smoke.yaml's ablation bases merge into the defaults' (model and preset kept, epochs replaced)
-    assert smoke["ablations"]["pe"]["base"] == {"model": "vit", "preset": "tiny", "train": {"lr": 0.001, "epochs": 2}}
+    assert smoke["ablations"]["pe"]["base"] == {"model": "vit", "preset": "tiny",
+                                                "train": {"lr": 0.001, "epochs": 2, "min_steps": 0}}
 
 
 def test_train_config_and_the_schema_agree():
     """The trainer's defaults (TrainConfig) are the schema's `training` defaults; `noise_level` and
-    `seed` are set per run (the run group's noise level and seed), so the schema has no such keys."""
+    `seed` are set per run (the run group's noise level and seed), so the schema has no such keys.
+    One exception: `min_steps` is 2,000 in the workflow (every run spec carries the schema's value)
+    and 0 in a TrainConfig built in code, which trains exactly its `epochs`."""
     training = load_schema()["properties"]["training"]["properties"]
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     per_run = {"noise_level", "seed"}
     assert set(fields) - per_run == set(training)
     assert per_run.isdisjoint(training)
+    assert (TrainConfig().min_steps, training["min_steps"]["default"]) == (0, 2000)
     for name, prop in training.items():
+        if name == "min_steps":
+            continue
         f = fields[name]
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         assert default == prop["default"] and type(default) in (type(prop["default"]), float), name

@@ -105,3 +105,30 @@ def test_same_vit_run_twice_gives_identical_results(data, tmp_path):
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_noise_copies_are_distinct_seeded_draws_and_reproducible(data, tmp_path):
+    """K copies: copy 0 is the single draw a run without copies trains on; the K draws differ from
+    each other, each is the same in a second run, and the model trains on K N rows."""
+    from specvit.data.contract import read_arrays
+    from specvit.data.loader import fixed_noisy
+    from specvit.training.run import noise_copy_seeds, noisy_copies, train_seed
+
+    (spec,) = expand_runs([{"name": "r", "model": "ridge", "n_train": [120], "noise_copies": 3,
+                            "params": {"alpha": 10.0}}]).values()
+    seeds = noise_copy_seeds(spec)
+    assert len(set(seeds)) == 3 and seeds[0] == train_seed(spec) and seeds == noise_copy_seeds(spec)
+    flux, error = read_arrays(data / "train.h5", np.arange(120))
+    x = noisy_copies(flux, error, 1.0, seeds)
+    assert x.shape == (360, flux.shape[1]) and x.dtype == np.float32
+    assert np.array_equal(x[:120], fixed_noisy(flux, error, 1.0, train_seed(spec)))
+    noise = (x.reshape(3, 120, -1) - flux) / error
+    assert not np.allclose(noise[0], noise[1]) and not np.allclose(noise[1], noise[2])
+    assert abs(np.corrcoef(noise[0].ravel(), noise[1].ravel())[0, 1]) < 0.01  # independent draws
+    assert np.array_equal(x, noisy_copies(flux, error, 1.0, noise_copy_seeds(spec)))
+    a = execute_run(spec, files(data), tmp_path / "a", val_noise_seed=9, log=lambda *a: None)
+    b = execute_run(spec, files(data), tmp_path / "b", val_noise_seed=9, log=lambda *a: None)
+    assert a["noise_copies"] == 3 and a["val"] == b["val"]
+    (one,) = expand_runs([{"name": "r", "model": "ridge", "n_train": [120], "params": {"alpha": 10.0}}]).values()
+    c = execute_run(one, files(data), tmp_path / "c", val_noise_seed=9, log=lambda *a: None)
+    assert c["noise_copies"] == 1 and c["val"] != a["val"]  # three draws train another model than one
