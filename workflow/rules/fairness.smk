@@ -81,6 +81,7 @@ rule ceiling_scored:
         mags=config["eval"]["mags"],
         noise_level=config["eval"]["noise_level"],
         labels=config["data"]["labels"],
+        nuisances=config["ceiling"]["nuisances"],
     log:
         "results/logs/tables/ceiling_scored_stars.log",
     threads: config["threads"]

@@ -12,6 +12,7 @@ import torch
 from specvit.data.contract import read_labels
 from specvit.evaluation.ceilings import CeilingSettings, ceiling_table
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
+from specvit.physics.nuisances import nuisance_sets
 from specvit.physics.spectrum import SpectrumModel
 from specvit.reporting.tables import write_table
 
@@ -19,7 +20,8 @@ torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 found = read_labels(snakemake.input.test, LABEL_NAMES)
 labels = np.stack([found[x] for x in LABEL_NAMES], axis=1).astype(np.float64)
-settings = CeilingSettings(LabelSpace.from_config(p.labels), p.noise_level)  # Var(logg) of the prior, as ceiling.csv
+# Var(logg) of the prior and the nuisance sets, as ceiling.csv
+settings = CeilingSettings(LabelSpace.from_config(p.labels), p.noise_level, nuisances=nuisance_sets(p.nuisances))
 model = SpectrumModel()
 table = pd.concat([ceiling_table(model, labels[:n], p.mags, settings=settings).assign(n_stars=n) for n in p.n_stars],
                   ignore_index=True)
