@@ -24,7 +24,7 @@ def problems(cfg, *files):
     ({"data": {"n_tset": 5}},
      "config key 'data.n_tset' is not allowed (allowed: chunk_size, labels, n_test, n_train_pool, n_val, "
      "source, subsets, test, test_mags, train, train_mags, val)"),
-    ({"sed": 1}, "config key 'sed' is not allowed (allowed: ablations, attribution, calibration, cluster, data, "
+    ({"sed": 1}, "config key 'sed' is not allowed (allowed: ablations, attribution, calibration, ceiling, cluster, data, "
                  "domain_shift, eval, pretrain, runs, seed, threads, tracking, training)"),
     ({"data": {"labels": {"Tef": {"min": 4000}}}}, "config key 'data.labels.Tef' is not allowed"),
     ({"data": {"n_val": "two"}}, "config key 'data.n_val' must be an integer, got 'two' (str)"),

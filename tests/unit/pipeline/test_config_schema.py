@@ -62,6 +62,9 @@ def test_the_default_run_resolves_to_the_same_config():
     resolved = load_config()
     assert resolved["ablations"]["tokenization"].pop("init_gradients") == {"n_seeds": 8, "batch_size": 64}
     assert (resolved["training"].pop("fresh_noise"), resolved["training"].pop("min_steps")) == (True, 0)
+    # issue 17: the ceiling table gains the rows of one nuisance set (the clean rows are unchanged)
+    assert resolved.pop("ceiling") == {"nuisances": [{"continuum_degree": 2, "continuum_rms": 0.05, "rv": True,
+                                                      "rv_rms_kms": 20.0}]}
     assert resolved == today
 
 
