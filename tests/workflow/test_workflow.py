@@ -349,7 +349,11 @@ def check_core_results(root):
     ceiling = pd.read_csv(root / "results/tables/ceiling.csv")
     assert list(ceiling.columns) == ["mag", "snr_median", "kind", "dims", "r2", "r2_q10", "r2_q90",
                                      "r2_mc_error", "ess_median"]
-    assert set(ceiling["kind"]) == {"median", "mse", "bayes", "mmse_sim"} and set(ceiling["dims"]) == {"5d", "1d"}
+    assert set(ceiling["kind"]) == {"median", "mse", "bayes", "mmse_sim"}
+    assert set(ceiling["dims"]) == {"5d", "1d", "5d+cont2+rv"}  # the clean rows and the default nuisance set
+    for dims in ("5d", "1d", "5d+cont2+rv"):
+        rows = ceiling[(ceiling["dims"] == dims) & (ceiling["kind"] != "mmse_sim")]
+        assert set(rows["kind"]) == {"median", "mse", "bayes"} and rows["r2"].notna().all()
     check_simulated_ceiling(root, ceiling)
     scaling = pd.read_csv(root / "results/tables/scaling.csv")
     assert list(scaling.columns) == ["model", "n_train", "seed", "r2", "r2_lo", "r2_hi", "mae"]

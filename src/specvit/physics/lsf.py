@@ -8,6 +8,8 @@ fraction of the forward pass in all three.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -40,8 +42,10 @@ def lsf_matrix(kernel: torch.Tensor) -> torch.Tensor:
     m = csr_matrix((k.reshape(-1), cols.reshape(-1), np.arange(0, n * width + 1, width)), shape=(n, n))
     m.sum_duplicates()
     rows, cols = torch.as_tensor(m.indptr, dtype=torch.int64), torch.as_tensor(m.indices, dtype=torch.int64)
-    return torch.sparse_csr_tensor(rows, cols, torch.as_tensor(m.data, dtype=kernel.dtype), (n, n),
-                                   device=kernel.device)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": products with a dense matrix are all we use
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(rows, cols, torch.as_tensor(m.data, dtype=kernel.dtype), (n, n),
+                                       device=kernel.device, check_invariants=True)
 
 
 class SparseOperator:
@@ -51,6 +55,9 @@ class SparseOperator:
     def __init__(self, matrix: torch.Tensor):
         self.matrix = matrix
         self._transposed = None
+
+    def __deepcopy__(self, memo):  # never changed in place, so copies of a model may share it
+        return self
 
     def transposed(self) -> SparseOperator:
         if self._transposed is None:

@@ -96,3 +96,17 @@ def test_radial_velocity_derivative_is_autodiff_and_matches_finite_differences(m
         fd = (model64(labels, v + h) - model64(labels, v - h)) / (2 * h)
         rel = torch.linalg.vector_norm(dv - fd, dim=1) / torch.linalg.vector_norm(fd, dim=1)
         assert rel.max() < 1e-4, rel
+
+
+def test_config_nuisance_sets_are_checked_before_any_job():
+    from specvit.physics.nuisances import nuisance_sets
+    from specvit.pipeline.config import load_config, prepare
+    from specvit.pipeline.errors import ConfigError
+
+    assert nuisance_sets([{"continuum_degree": 2, "rv": True}]) == (NuisanceSet(continuum_degree=2, rv=True),)
+    with pytest.raises(ValueError, match=r"'ceiling.nuisances\[1\]' has the same dims '5d\+cont1'"):
+        nuisance_sets([{"continuum_degree": 1}, {"continuum_degree": 1, "continuum_rms": 0.2}])
+    with pytest.raises(ConfigError, match=r"config key 'ceiling.nuisances\[0\]': a nuisance set needs a continuum"):
+        prepare(load_config(overrides={"ceiling": {"nuisances": [{"rv": False}]}}))
+    with pytest.raises(ConfigError, match=r"ceiling.nuisances\[0\].continuum_rms"):
+        prepare(load_config(overrides={"ceiling": {"nuisances": [{"continuum_degree": 0, "continuum_rms": -1}]}}))

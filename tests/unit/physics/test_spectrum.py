@@ -157,3 +157,33 @@ def test_params_change_the_spectrum():
     b = SpectrumModel(ForwardParams(strength_offset=0.2))(labels)
     assert not torch.allclose(a, b)
     assert SpectrumModel().describe()["forward_strength_offset"] == ForwardParams().strength_offset
+
+
+def test_lsf_operator_is_the_per_pixel_convolution_and_its_own_derivative(model64):
+    """The sparse LSF equals the explicit 17-tap convolution with replicate padding, its JVP (under vmap)
+    applies the same operator to the tangents, and its VJP the transpose; copies of a model share it."""
+    import copy
+
+    from torch.func import jvp, vmap
+
+    rng = np.random.default_rng(5)
+    flux = torch.as_tensor(rng.uniform(0.2, 1.2, (3, N_PIXELS)))
+    kernel = model64.lsf_kernel.numpy()
+    h = (kernel.shape[1] - 1) // 2
+    padded = np.pad(flux.numpy(), ((0, 0), (h, h)), mode="edge")
+    expected = sum(padded[:, m : m + N_PIXELS] * kernel[:, m] for m in range(2 * h + 1))
+    np.testing.assert_allclose(model64.convolve_lsf(flux).numpy(), expected, rtol=1e-13, atol=1e-15)
+    tangents = torch.as_tensor(rng.normal(size=(4, 3, N_PIXELS)))
+    _, out = vmap(lambda t: jvp(model64.convolve_lsf, (flux,), (t,)), out_dims=(None, 0))(tangents)
+    for t, o in zip(tangents, out):
+        np.testing.assert_allclose(o.numpy(), model64.convolve_lsf(t).numpy(), rtol=1e-13, atol=1e-15)
+    x = flux.clone().requires_grad_()
+    weights = torch.as_tensor(rng.normal(size=(3, N_PIXELS)))
+    (model64.convolve_lsf(x) * weights).sum().backward()
+    dense = np.zeros((N_PIXELS, N_PIXELS))
+    for m in range(2 * h + 1):
+        np.add.at(dense, (np.arange(N_PIXELS), np.clip(np.arange(N_PIXELS) + m - h, 0, N_PIXELS - 1)), kernel[:, m])
+    np.testing.assert_allclose(x.grad.numpy(), weights.numpy() @ dense, rtol=1e-12, atol=1e-14)
+    assert (model64.lsf_kernel.numpy() == kernel).all()  # building the operator leaves the kernel as it was
+    twin = copy.deepcopy(model64)
+    assert torch.equal(twin(torch.as_tensor(STARS)), model64(torch.as_tensor(STARS)))
