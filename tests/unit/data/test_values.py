@@ -4,6 +4,7 @@ the conversion to make. And the full value scan: each problem counted over the w
 the file's own row numbers."""
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 
 from specvit.data.contract import DataContractError, read_arrays, read_labels, read_wave, validate_file
@@ -64,7 +65,8 @@ def test_real_file_types_read_as_the_float32_file(tmp_path, name, dtype):
 def test_the_streaming_loader_and_the_file_ceilings_read_other_byte_orders(tmp_path):
     """Readers that open the file themselves: the loader's HDF5 store and the ceilings from a jacobian."""
     from specvit.data.loader import HDF5Spectra
-    from specvit.evaluation.ceilings import _file_per_star
+    from specvit.evaluation.ceilings import CeilingSettings, ceiling_for_file
+    from specvit.physics.nuisances import NuisanceSet
 
     clean, other = write_clean(tmp_path / "clean.h5", jacobian=True), write_clean(tmp_path / "other.h5", jacobian=True)
     for name in ("flux", "error", "jacobian"):
@@ -73,9 +75,10 @@ def test_the_streaming_loader_and_the_file_ceilings_read_other_byte_orders(tmp_p
     for a, b in zip(HDF5Spectra(other).read(rows), HDF5Spectra(clean).read(rows)):
         assert a.dtype == b.dtype and bool((a == b).all())
     mags = np.array([20.0, 22.0])
-    got, want = _file_per_star(other, mags, 1.0, 5), _file_per_star(clean, mags, 1.0, 5)
-    for key in ("crlb_5d", "crlb_1d", "snr", "fisher"):
-        np.testing.assert_allclose(got[key], want[key], rtol=1e-12)
+    settings = CeilingSettings(nuisances=(NuisanceSet(continuum_degree=1, continuum_rms=0.05),))
+    got, want = (ceiling_for_file(path, mags, settings) for path in (other, clean))
+    assert "note" not in want and set(want["dims"]) == {"1d", "1d+cont1"}  # from the jacobian (log g only)
+    pd.testing.assert_frame_equal(got, want, rtol=1e-12)
 
 
 @pytest.mark.parametrize("name, dtype, kind, fix", [
