@@ -7,7 +7,7 @@ track(snakemake)  # sidecars <name>.prov.json, PDF metadata
 
 import pandas as pd
 
-from specvit.reporting.figures import plot_r2_vs_snr
+from specvit.reporting.figure1 import plot_r2_vs_snr
 
 plot_r2_vs_snr(pd.read_csv(snakemake.input.table3), pd.read_csv(snakemake.input.ceiling),
                snakemake.output.pdf, snakemake.output.png, metadata={"Title": "R2 vs SNR"},

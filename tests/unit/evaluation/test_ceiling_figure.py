@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from specvit.reporting.figures import _draw_ceilings, plot_r2_vs_snr  # noqa: E402
+from specvit.reporting.figure1 import _draw_ceilings, plot_r2_vs_snr  # noqa: E402
 
 
 def _ceiling_table():

@@ -74,6 +74,10 @@ def test_the_default_run_resolves_to_the_same_config():
     assert ceiling["mmse_sim"]["enabled"] is True and len(ceiling["nuisances"]) == 1
     assert resolved["data"].pop("nuisances") is None  # clean spectra, as before
     assert resolved.pop("nuisance_study")["enabled"] is True  # an added study
+    # the trainer's accelerator keys: on a CPU the host loader, eager, one process, as before
+    assert [resolved["training"].pop(k) for k in ("device_data", "device_data_budget", "compile", "devices")] == [
+        "auto", 0.5, False, 1]
+    assert resolved["cluster"].pop("ddp_efficiency") == 0.9  # prices multi-GPU runs only
     assert resolved == today
 
 

@@ -342,4 +342,4 @@ def test_the_config_check_command_names_what_snakemake_cannot(tmp_path, capsys):
     good = tmp_path / "ok.yaml"
     good.write_text(yaml.safe_dump({**OFF, "runs": [{**RIDGE[0], "n_train": [2000]}]}))
     assert main([str(good)]) == 0
-    assert capsys.readouterr().out.startswith("valid: 1 runs, ")
+    assert capsys.readouterr().out.startswith("valid: 3 runs, ")  # its N = 2000 at the 3 seeds of eval.main_seeds

@@ -113,7 +113,8 @@ def test_figures_draw_intervals_that_exclude_their_point(truth, tmp_path):
     """A model that predicts about the mean has R² ≈ 0, and its percentile interval (sklearn's R², each
     resample about its own mean) lies below the point: matplotlib's yerr refuses such bars, Figures 1
     and 3 and the augmentation figure draw them."""
-    from specvit.reporting.figures import plot_r2_vs_snr, plot_scaling
+    from specvit.reporting.figure1 import plot_r2_vs_snr
+    from specvit.reporting.figures import plot_scaling
     from specvit.reporting.study_figures import plot_augmentation
 
     mean_model = run_metrics(predictions(truth, 0, 3, mean_only=True), variance=None)
