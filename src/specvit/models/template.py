@@ -57,6 +57,22 @@ _LOG_EVERY_S = 30.0  # progress line at most this often
 
 
 @register("template")
+
+def _projected_normal_equations(jac, w, r, u):
+    """The Gauss-Newton system J^T W J du = J^T W r of one LM step with the labels on a bound that the
+    gradient pushes outward held fixed: (H [m, k, k] with those rows and columns replaced by the
+    identity, g [m, k, 1] zero there, diag(H) floored [m, k], the free mask as floats [m, k])."""
+    jw = jac * w[..., None]
+    hess = jw.transpose(1, 2) @ jac                                  # J^T W J [m, 5 + n, 5 + n]
+    grad = (jw * r[..., None]).sum(1)                                # J^T W r, the downhill direction
+    free = ~(((u <= 0) & (grad < 0)) | ((u >= 1) & (grad > 0)))      # labels on a bound stay there
+    free[:, 5:] = True                                               # the nuisances have no bounds
+    fr = free.to(torch.float64)
+    d = torch.diagonal(hess, dim1=1, dim2=2)
+    d = torch.maximum(d, 1e-12 * d.amax(1, keepdim=True) + torch.finfo(d.dtype).tiny)
+    h_free = hess * fr[:, :, None] * fr[:, None, :] + torch.diag_embed(1 - fr)
+    return h_free, (grad * fr)[..., None], d, fr
+
 class TemplateFitRegressor(Regressor):
     """Per-spectrum maximum-likelihood fit of (Teff, logg, M_H, a_M, C_M) with the forward model.
 
@@ -211,16 +227,7 @@ class TemplateFitRegressor(Regressor):
         refits = torch.zeros(m, dtype=torch.long)
         stalled = torch.zeros(m, dtype=torch.bool)  # the last step gained less than _TOL: at a kink or the minimum
         for it in range(self.max_iter + 1):
-            jw = jac * w[..., None]
-            hess = jw.transpose(1, 2) @ jac                                  # J^T W J [m, 5 + n, 5 + n]
-            grad = (jw * r[..., None]).sum(1)                                # J^T W r, the downhill direction
-            free = ~(((u <= 0) & (grad < 0)) | ((u >= 1) & (grad > 0)))      # labels on a bound stay there
-            free[:, 5:] = True                                               # the nuisances have no bounds
-            fr = free.to(torch.float64)
-            d = torch.diagonal(hess, dim1=1, dim2=2)
-            d = torch.maximum(d, 1e-12 * d.amax(1, keepdim=True) + torch.finfo(d.dtype).tiny)
-            h_free = hess * fr[:, :, None] * fr[:, None, :] + torch.diag_embed(1 - fr)
-            g_free = (grad * fr)[..., None]
+            h_free, g_free, d, fr = _projected_normal_equations(jac, w, r, u)
             # Gauss-Newton decrement g^T H^-1 g: the chi^2 still to gain; stop when it is negligible.
             decrement = (g_free * torch.linalg.solve(h_free + torch.diag_embed(1e-12 * d), g_free)).sum((1, 2))
             done = (decrement < _TOL) | (lam > _LAMBDA_MAX)
