@@ -70,10 +70,10 @@ rule nuisance_train:
         "results/logs/studies/{nuisance_run}.log",
     benchmark:
         "results/benchmarks/studies/{nuisance_run}.tsv"
-    threads: cluster_threads(lambda w: NUISANCE_RUNS[w.nuisance_run])
+    # train_run.py starts training.devices DDP processes for a ViT: sized as train_run is
+    threads: cluster_threads(lambda w: NUISANCE_RUNS[w.nuisance_run], data_parallel=True)
     resources:
-        gpu=lambda w: 1 if NUISANCE_RUNS[w.nuisance_run].model == "vit" else 0,
-        **cluster_resources(lambda w: NUISANCE_RUNS[w.nuisance_run]),
+        **cluster_resources(lambda w: NUISANCE_RUNS[w.nuisance_run], data_parallel=True),
     conda:
         "../../envs/torch.yaml"
     script:
