@@ -362,7 +362,8 @@ def test_a_dry_run_of_many_gpu_jobs_sums_them_per_run_group(tmp_path):
     n_jobs = int(re.search(r"GPU budget of the (\d+) stale", r.stdout)[1])
     assert n_jobs > cluster.MAX_JOB_LINES
     groups = re.findall(r"^  (\S+)\s+(\d+) job\(s\)\s+([\d.]+) GPU-h$", r.stdout[start:], re.M)
-    assert ("vit-p16_h256_L6", "5") in [(g, n) for g, n, _ in groups]
+    # the main ViT group: its five N, and its largest N at the two more seeds of eval.main_seeds
+    assert ("vit-p16_h256_L6", "7") in [(g, n) for g, n, _ in groups]
     assert sum(int(n) for _, n, _ in groups) == n_jobs
     total = float(re.search(r"total ([\d.]+) GPU-hours", r.stdout[start:])[1])
     assert total == pytest.approx(sum(float(h) for _, _, h in groups), abs=0.05 * len(groups))

@@ -231,8 +231,8 @@ def test_external_file_on_another_grid_is_refused(tmp_path):
 
     wave = np.linspace(6000.0, 7000.0, 100)
     path = tmp_path / "other.h5"
-    write_split(path, wave, np.ones((3, 100), np.float32), np.ones((3, 100), np.float32),
-                {"logg": np.ones(3, np.float32)}, {"source": "user"})
+    flux = 1 + 0.1 * np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32)  # valid but for its grid
+    write_split(path, wave, flux, np.ones((3, 100), np.float32), {"logg": np.ones(3, np.float32)}, {"source": "user"})
     with pytest.raises(ValueError, match=r"other.h5 has a wavelength grid of 100 pixels .* expected the training grid "
                                          r"of 4096 pixels .* resample it first"):
         check_external(path, pfs_red_wave())

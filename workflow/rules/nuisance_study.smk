@@ -96,6 +96,7 @@ rule nuisance_eval:
         n_boot=config["eval"]["n_boot"],
         seed=stream_seed("test_noise"),
         max_stars=lambda w: NUISANCE_RUNS[w.nuisance_run].max_eval_stars,
+        label_priors=config["data"]["labels"],  # R² = 1 - MSE / Var(prior), as Table 3's
     log:
         "results/logs/studies/evaluate_{nuisance_run}.log",
     threads: config["threads"]

@@ -56,8 +56,6 @@ _LAMBDA_MAX = 1e5    # stop when the damping grows past this (no downhill step l
 _LOG_EVERY_S = 30.0  # progress line at most this often
 
 
-@register("template")
-
 def _projected_normal_equations(jac, w, r, u):
     """The Gauss-Newton system J^T W J du = J^T W r of one LM step with the labels on a bound that the
     gradient pushes outward held fixed: (H [m, k, k] with those rows and columns replaced by the
@@ -73,6 +71,8 @@ def _projected_normal_equations(jac, w, r, u):
     h_free = hess * fr[:, :, None] * fr[:, None, :] + torch.diag_embed(1 - fr)
     return h_free, (grad * fr)[..., None], d, fr
 
+
+@register("template")
 class TemplateFitRegressor(Regressor):
     """Per-spectrum maximum-likelihood fit of (Teff, logg, M_H, a_M, C_M) with the forward model.
 
