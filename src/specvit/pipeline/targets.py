@@ -96,6 +96,8 @@ def ceiling_sim_inputs(config: dict) -> list[str]:
     ``ceiling.mmse_sim.enabled`` only (it needs the forward model)."""
     on = is_synthetic(config) and config["ceiling"]["mmse_sim"]["enabled"]
     return ["results/tables/ceiling_sim.csv"] if on else []
+
+
 def scored_star_counts(config: dict, runs: dict[str, RunSpec], main_runs: dict[str, str]) -> list[int]:
     """The distinct ``max_eval_stars`` of the main runs (e.g. the template fit's 100): the ceilings are
     also computed on just those first test stars (synthetic data, where the forward model gives them)."""

@@ -210,6 +210,10 @@ def plot_nuisance_study(table: pd.DataFrame, pdf_path, png_path, metadata: dict 
             ax.legend(loc="lower right", frameon=False, fontsize=7)
         axes[0].set_ylabel("test R² of log g")
         axes[0].set_ylim(max(lo, -1.0), 1.02)
+        fig.tight_layout()
+        save_figure(fig, pdf_path, png_path, metadata=metadata)
+
+
 def plot_augmentation(table: pd.DataFrame, slopes: pd.DataFrame, pdf_path, png_path,
                       metadata: dict | None = None) -> None:
     """The noise-augmentation study: pooled test R^2 vs N per model group (one panel each), the arm with
