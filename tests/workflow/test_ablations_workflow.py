@@ -147,7 +147,7 @@ def test_robustness_matrix_agrees_with_the_standard_evaluation(built):
         runs = [rid for rid, s in specs.items() if s.model == row.model and s.noise_level == row.train_noise]
         pooled = [pd.read_csv(built / f"results/runs/{rid}/metrics_test.csv").query("view == 'pooled'")["r2"].iloc[0]
                   for rid in runs]
-        assert len(runs) == row.n_seeds == 2
+        assert len(runs) == row.n_seeds == 1  # the smoke config's one seed
         assert row.r2_mean == pytest.approx(np.mean(pooled), abs=1e-9)
     lgb = table[table["model"] == "lightgbm"].groupby("test_noise")["r2_mean"].mean()
     assert lgb[0.5] > lgb[2.0]  # more test noise, less R²

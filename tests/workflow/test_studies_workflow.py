@@ -18,6 +18,9 @@ pytestmark = pytest.mark.workflow
 SMOKE = REPO / "config" / "smoke.yaml"
 TABLES = ["attribution_lines", "pretrain_finetune", "domain_shift", "nuisance_study"]
 FIGURES = ["fig_attribution", "fig_attention_heads", "fig_pretrain_finetune", "fig_domain_shift", "fig_nuisance_study"]
+# every table scores R² as 1 - MSE / Var(log g prior): uniform on [1, 5] in the smoke config
+LOGG_PRIOR_VAR = 4.0**2 / 12
+
 TARGETS = ([f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "tex")]
            + [f"results/figures/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")])
 SEED = 42
@@ -99,7 +102,7 @@ def test_pretrain_finetune_table_matches_the_saved_models(built):
     truth = read_labels(test, ["logg"])["logg"]
     for setting, n in (("finetune", 100), ("scratch", 200)):
         model = load_model(built / f"results/studies/pretrain/{setting}-N{n}-s0/model")
-        m = point_metrics(truth, model.predict(x)["logg"])
+        m = point_metrics(truth, model.predict(x)["logg"], variance=LOGG_PRIOR_VAR)
         row = table[(table["setting"] == setting) & (table["n_finetune"] == n)].iloc[0]
         assert row["r2"] == pytest.approx(m["r2"], abs=1e-9) and row["mae"] == pytest.approx(m["mae"], abs=1e-9)
     ft = json.loads((built / "results/studies/pretrain/finetune-N100-s0/metrics.json").read_text())
@@ -129,7 +132,7 @@ def test_domain_shift_table_against_independent_recomputation(built, tmp_path):
     shifted = shift_file(test, tmp_path / "rv.h5", "rv", 100.0, SHIFT_SEED)
     for path, severity in ((test, 0.0), (shifted, 100.0)):
         (_, x, _), = view_inputs(path, "pooled", noise_level=1.0, seed=TEST_NOISE_SEED)
-        m = point_metrics(truth, lgb.predict(x)["logg"])
+        m = point_metrics(truth, lgb.predict(x)["logg"], variance=LOGG_PRIOR_VAR)
         row = table[(table["shift"] == "rv") & (table["severity"] == severity) & (table["model"] == "lightgbm")]
         assert float(row["r2"].iloc[0]) == pytest.approx(m["r2"], abs=1e-9)
     # ... and Table 3's pooled view: at severity 0 LightGBM's R2 is that of its pooled test metrics
@@ -166,7 +169,8 @@ def test_nuisance_study_data_runs_and_table(built):
     at22 = preds[preds["mag"] == 22.0]
     assert len(at22) == 100
     row = models[(models["run_id"] == "nuisance-lightgbm-N200-s0") & (models["mag"] == 22.0)]
-    assert row["r2"].item() == pytest.approx(point_metrics(at22["true_logg"], at22["pred_logg"])["r2"], abs=1e-9)
+    expected = point_metrics(at22["true_logg"], at22["pred_logg"], variance=LOGG_PRIOR_VAR)["r2"]
+    assert row["r2"].item() == pytest.approx(expected, abs=1e-9)
     ceiling = pd.read_csv(built / "results/tables/ceiling.csv")
     clean = table[(table["source"] == "ceiling") & (table["case"] == "clean")]
     expected = ceiling[ceiling["dims"] == "5d"]
@@ -202,7 +206,8 @@ def test_external_test_file(built, tmp_path):
 
     flux = read_arrays(ext)[0]
     lgb = load_model(work / "results/runs/lightgbm-N600-s0/model")
-    expected = point_metrics(read_labels(ext, ["logg"])["logg"], lgb.predict(flux)["logg"])["r2"]
+    expected = point_metrics(read_labels(ext, ["logg"])["logg"], lgb.predict(flux)["logg"],
+                             variance=LOGG_PRIOR_VAR)["r2"]
     table = pd.read_csv(work / "results/tables/domain_shift.csv").set_index(["shift", "model"])
     assert table.loc[("external:survey_like", "lightgbm"), "r2"] == pytest.approx(expected, abs=1e-9)
 
