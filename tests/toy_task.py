@@ -29,3 +29,16 @@ def toy_data(n=256, n_val=64, seed=0):
     error = np.full_like(flux, 0.02)
     return (flux[:n], error[:n], {"logg": logg[:n]},
             fixed_noisy(flux[n:], error[n:], 1.0, 1), {"logg": logg[n:]})
+
+
+class Killed(Exception):
+    """Stands for a job killed mid-run (see ``kill_after_epoch``)."""
+
+
+def kill_after_epoch(epoch: int):
+    """A ``log`` for ``train`` that raises ``Killed`` when the trainer reports the end of ``epoch``:
+    the run stops there as a killed job would, its checkpoints left behind."""
+    def log(msg):
+        if msg.startswith(f"epoch {epoch}/"):
+            raise Killed
+    return log

@@ -13,7 +13,7 @@ import torch
 from specvit.training.device import predict_normalised
 from specvit.training.optim import make_optimizer
 from specvit.training.trainer import TrainConfig, TrainingData, train
-from toy_task import tiny_model, toy_data
+from toy_task import Killed, kill_after_epoch, tiny_model, toy_data
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA device")
 
@@ -126,15 +126,8 @@ def test_the_gpu_trainer_learns_from_resident_or_prefetched_batches_and_resumes(
     info = train(tiny_model(), cfg, data, tmp_path / "straight", log=lambda *a: None)
     assert info["data"] == ("resident" if device_data == "auto" else "stream") and info["best_val_r2"] > 0.9
 
-    class Killed(Exception):
-        pass
-
-    def kill_after_epoch_2(msg):
-        if msg.startswith("epoch 2/"):
-            raise Killed
-
     with pytest.raises(Killed):
-        train(tiny_model(), cfg, data, tmp_path / "resumed", log=kill_after_epoch_2)
+        train(tiny_model(), cfg, data, tmp_path / "resumed", log=kill_after_epoch(2))
     train(tiny_model(seed=99), cfg, data, tmp_path / "resumed", log=lambda *a: None)
     a, b = (torch.load(tmp_path / d / "last.pt", weights_only=False)["model"] for d in ("straight", "resumed"))
     diff = torch.cat([(a[k] - b[k]).abs().flatten() for k in a])  # (GPU kernels may sum in any order)

@@ -11,7 +11,7 @@ from specvit.training.checkpoints import FRESH_STATE, resume
 from specvit.training.optim import loss_fn, lr_at, make_optimizer
 from specvit.training.scaling import LabelScaler
 from specvit.training.trainer import RunFolder, TrainConfig, TrainingData, TrainingDiverged, train
-from toy_task import P, tiny_model, toy_data
+from toy_task import Killed, P, kill_after_epoch, tiny_model, toy_data
 
 
 def state_of(path):
@@ -91,15 +91,8 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path):
     data = TrainingData(("logg",), flux, error, y, x_val, y_val)
     train(tiny_model(), cfg, data, tmp_path / "straight", log=quiet)
 
-    class Killed(Exception):
-        pass
-
-    def kill_after_epoch_2(msg):
-        if msg.startswith("epoch 2/"):
-            raise Killed
-
     with pytest.raises(Killed):
-        train(tiny_model(), cfg, data, tmp_path / "resumed", log=kill_after_epoch_2)
+        train(tiny_model(), cfg, data, tmp_path / "resumed", log=kill_after_epoch(2))
     messages = []
     # a fresh process would build a freshly initialised model: resume must overwrite it
     train(tiny_model(seed=99), cfg, data, tmp_path / "resumed", log=messages.append)
@@ -242,15 +235,8 @@ def test_resident_data_resume_exactly_and_train_like_the_host_loader(tmp_path):
     info = train(tiny_model(), resident, data, tmp_path / "straight", log=quiet)
     assert info["data"] == "resident" and info["steps"] == 3 * 16
 
-    class Killed(Exception):
-        pass
-
-    def kill_after_epoch_2(msg):
-        if msg.startswith("epoch 2/"):
-            raise Killed
-
     with pytest.raises(Killed):
-        train(tiny_model(), resident, data, tmp_path / "resumed", log=kill_after_epoch_2)
+        train(tiny_model(), resident, data, tmp_path / "resumed", log=kill_after_epoch(2))
     train(tiny_model(seed=99), resident, data, tmp_path / "resumed", log=quiet)
     a, b = state_of(tmp_path / "straight" / "last.pt"), state_of(tmp_path / "resumed" / "last.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
