@@ -16,7 +16,8 @@ torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 settings = SimSettings(n_stars=p.sim["n_stars"], mags=tuple(p.sim["mags"]), seed=p.seed, noise_level=p.noise_level,
                        sampling=PosteriorSampling(n_prior=p.sim["n_prior"], n_star=p.sim["n_star"], seed=p.seed),
-                       n_boot=p.n_boot, label_space=LabelSpace.from_config(p.labels))
+                       n_boot=p.n_boot, label_space=LabelSpace.from_config(p.labels),
+                       max_mc_error=p.sim["max_mc_error"])
 table, per_star = simulated_ceiling(snakemake.input.test, settings)
 write_table(per_star, snakemake.output.per_star)
 write_table(table, snakemake.output.csv)

@@ -44,7 +44,8 @@ PER_STAR_COLUMNS = ["star", "mag", "snr", "logg", "post_mean", "post_sd", "ess",
 @dataclass(frozen=True)
 class SimSettings:
     """The stars (the first ``n_stars`` of the test file), magnitudes, sampling and noise of the
-    simulation, the seed of its noise draws, the bootstrap over stars and the label priors."""
+    simulation, the seed of its noise draws, the bootstrap over stars, the label priors, and the
+    largest Monte Carlo error of R^2 accepted at any magnitude (None: no limit)."""
 
     n_stars: int = 256
     mags: tuple[float, ...] = (21.5, 22.0, 22.5, 23.0)
@@ -53,6 +54,7 @@ class SimSettings:
     noise_level: float = 1.0
     n_boot: int = 200
     label_space: LabelSpace = field(default_factory=LabelSpace)
+    max_mc_error: float | None = 0.01
 
 
 def noise_seeds(seed: int, rows) -> list[int]:
@@ -101,10 +103,24 @@ def _per_star_table(per_star: dict, bounds: dict, rows, mags) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[PER_STAR_COLUMNS]
 
 
+def check_mc_error(table: pd.DataFrame, limit: float | None, source) -> None:
+    """ValueError naming ``source``, the magnitudes and their errors when a row's ``r2_mc_error`` is
+    above ``limit`` or not finite (None: no check); the message names the keys that lower it."""
+    if limit is None:
+        return
+    bad = table[~(table["r2_mc_error"] <= limit)]
+    if len(bad):
+        rows = ", ".join(f"mag {r.mag:g}: {r.r2_mc_error:.3g}" for r in bad.itertuples())
+        raise ValueError(f"{source}: the Monte Carlo error of the mmse_sim R² is above ceiling.mmse_sim.max_mc_error "
+                         f"= {limit:g} ({rows}); raise ceiling.mmse_sim.n_star and n_prior (the error falls as one "
+                         f"over the square root of the draws), or max_mc_error (null: no limit)")
+
+
 def simulated_ceiling(test_path, settings: SimSettings = SimSettings(), model=None
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(``SIM_COLUMNS`` table, one row per magnitude; ``PER_STAR_COLUMNS`` table) of the first
-    ``settings.n_stars`` test stars under the forward ``model`` (default ``SpectrumModel()``)."""
+    ``settings.n_stars`` test stars under the forward ``model`` (default ``SpectrumModel()``);
+    ValueError when the Monte Carlo error of R^2 is above ``settings.max_mc_error`` (``check_mc_error``)."""
     if model is None:
         from specvit.physics.spectrum import SpectrumModel
 
@@ -121,7 +137,9 @@ def simulated_ceiling(test_path, settings: SimSettings = SimSettings(), model=No
     found = per_star_ceilings(model, labels, mags, settings=CeilingSettings(space, settings.noise_level))
     bounds = {"crlb_5d": found["crlb"][DIMS], "bayes_5d": found["bayes"][DIMS]}
     var = logg_variance_of("prior", space, per_star["truth"])
-    return _rows(per_star, bounds, mags, var, settings), _per_star_table(per_star, bounds, rows, mags)
+    table = _rows(per_star, bounds, mags, var, settings)
+    check_mc_error(table, settings.max_mc_error, test_path)
+    return table, _per_star_table(per_star, bounds, rows, mags)
 
 
 def with_sim_rows(table: pd.DataFrame, sim: pd.DataFrame | None) -> pd.DataFrame:

@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from specvit.physics.bayes import BoxSampling, bayes_bound, bayes_bound_box
+from specvit.physics.bayes import bayes_bound, bayes_bound_box
 from specvit.physics.fisher import LABEL_SCALES, BoundSpec, batch_bounds, ceiling_per_star
 from specvit.physics.labels import LABEL_NAMES, LabelSpace
 from specvit.physics.nuisances import NuisanceSet, legendre_basis
@@ -188,8 +188,7 @@ def per_star_ceilings(model, labels, mags, test_path=None, settings: CeilingSett
     for dims, f in fisher.items():
         if box:  # the prior box of every label, not only log g's range
             low, high = np.array([p.low for p in priors]), np.array([p.high for p in priors])
-            bayes[dims] = np.stack([bayes_bound_box(labels, f[m], low, high, index=names.index("logg"),
-                                                    sampling=BoxSampling(seed=m)) for m in range(mags.size)])
+            bayes[dims] = bayes_bound_box(labels, f, low, high, index=names.index("logg"))  # f [M, N, k, k]
         else:
             bayes[dims] = bayes_bound(logg, crlb[dims], space.priors["logg"])
     order = [d for d in (base, "1d") if d is not None] + [s.dims(base or "1d") for s in nuisances]

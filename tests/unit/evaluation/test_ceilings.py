@@ -207,6 +207,21 @@ def test_box_bound_with_independent_labels_equals_the_log_g_bound(s_logg):
     assert box.mean() == pytest.approx(one.mean(), rel=0.06)
 
 
+def test_box_bound_of_stacked_fisher_matrices_uses_common_random_numbers():
+    """fisher [M, N, 5, 5] (one set per magnitude): each slice's bound is that slice's alone, drawn from
+    the same random numbers, so the bounds differ by the Fisher matrices, not by sampling noise."""
+    from specvit.physics.bayes import bayes_bound_box
+
+    space, theta = _box_case()
+    base = np.diag(np.array([300.0, 0.5, 0.5, 0.2, 0.3]) ** -2.0)
+    stacked = np.stack([np.broadcast_to(base * s, (len(theta), 5, 5)) for s in (0.25, 1.0, 4.0)])
+    both = bayes_bound_box(theta, stacked, space.low, space.high)
+    assert both.shape == (3, len(theta))
+    for m in range(3):
+        assert np.array_equal(both[m], bayes_bound_box(theta, stacked[m], space.low, space.high))
+    assert both[0].mean() > both[1].mean() > both[2].mean()  # more information, a smaller bound
+
+
 def test_box_bound_uses_the_other_labels_ranges():
     """log g degenerate with [M/H] (correlation 0.95): the bounded [M/H] range breaks part of the
     degeneracy, so the 5D box bound is well below the log-g-only bound, and below the CRLB."""
