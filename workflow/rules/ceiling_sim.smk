@@ -3,7 +3,8 @@
 
 
 rule ceiling_sim:
-    """mmse_sim: the simulated posterior-mean R² of log g per magnitude, with Monte Carlo error and ESS."""
+    """mmse_sim: the simulated posterior-mean R² of log g per magnitude, clean and per nuisance set, with Monte
+    Carlo error and ESS."""
     input:
         test=data_path("test"),
     output:
@@ -12,6 +13,7 @@ rule ceiling_sim:
         per_star="results/ceiling_sim/per_star.csv",
     params:
         sim=config["ceiling"]["mmse_sim"],
+        nuisances=config["ceiling"]["nuisances"],
         noise_level=config["eval"]["noise_level"],
         n_boot=config["eval"]["n_boot"],
         labels=config["data"]["labels"],

@@ -78,6 +78,35 @@ def log_likelihood(yw: np.ndarray, w: np.ndarray, flux: np.ndarray) -> np.ndarra
     return (yw @ flux.T - 0.5 * (w @ (flux * flux).T)).numpy()
 
 
+def log_likelihood_continuum(y: np.ndarray, w: np.ndarray, flux: np.ndarray, basis: np.ndarray,
+                             rms: float) -> np.ndarray:
+    """log L with a multiplicative continuum error integrated out, up to a constant per observation.
+
+    The model of observation r is y = f (1 + basis @ c) + noise, c ~ N(0, rms^2 I) [K]: for a given
+    f the continuum is linear in c, so the marginal likelihood is Gaussian in closed form,
+    log L = log L_0 + 1/2 b^T A^-1 b - 1/2 log det A, with log L_0 = ``log_likelihood``,
+    b_k = sum_j B_jk w_j f_j (y_j - f_j) and A = I / rms^2 + sum_j w_j f_j^2 B_j B_j^T. Every sum over
+    pixels is a matrix product of an observation's weighted vectors with f or f^2, as in
+    ``log_likelihood``. y, w [R, P], flux [S, P], basis [P, K] -> [R, S] (float64)."""
+    y, w, flux, basis = (torch.as_tensor(np.asarray(a, np.float64)) for a in (y, w, flux, basis))
+    (r, p), k, s = y.shape, basis.shape[1], flux.shape[0]
+    f2 = flux * flux
+    wy = w * y
+    base = wy @ flux.T - 0.5 * (w @ f2.T)
+    b = ((wy[:, None, :] * basis.T).reshape(r * k, p) @ flux.T
+         - (w[:, None, :] * basis.T).reshape(r * k, p) @ f2.T).reshape(r, k, s).transpose(1, 2)  # [R, S, K]
+    i, j = torch.triu_indices(k, k)
+    a_upper = ((w[:, None, :] * (basis[:, i] * basis[:, j]).T).reshape(-1, p) @ f2.T).reshape(r, -1, s)
+    a = torch.zeros(r, s, k, k, dtype=torch.float64)
+    a[:, :, i, j] = a_upper.transpose(1, 2)
+    a[:, :, j, i] = a_upper.transpose(1, 2)
+    a += torch.eye(k, dtype=torch.float64) / rms**2
+    chol = torch.linalg.cholesky(a)
+    v = torch.linalg.solve_triangular(chol, b[..., None], upper=False)[..., 0]
+    log_det = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    return (base + 0.5 * (v * v).sum(-1) - 0.5 * log_det).numpy()
+
+
 def student_t_logpdf(x: np.ndarray, centre: np.ndarray, chol: np.ndarray, dof: float) -> np.ndarray:
     """log density of multivariate Student-t components at points x [S, d]: centres [C, d], scale
     Cholesky factors chol [C, d, d] -> [C, S]."""

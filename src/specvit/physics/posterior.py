@@ -52,6 +52,7 @@ from specvit.physics.importance import (
     draw_student_t,
     importance_summary,
     log_likelihood,
+    log_likelihood_continuum,
     log_mixture_density,
 )
 from specvit.physics.labels import LOGG
@@ -81,25 +82,56 @@ class PosteriorSampling:
                              "n_stages >= 1, extra_stages >= 0, dof > 0, inflate > 0 and batch_size >= 1 are needed")
 
 
-def linearised_fit(flux0, jac_u, y, w, u0, prior: BoxPrior) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class ContinuumError:
+    """A multiplicative continuum error 1 + basis @ c of every observation, with prior c ~ N(0, rms^2 I)
+    [K], integrated out of the likelihood in closed form (``log_likelihood_continuum``); ``coeffs``
+    [N, K] are the stars' true coefficients, which their simulated observations carry."""
+
+    basis: np.ndarray
+    rms: float
+    coeffs: np.ndarray
+
+
+class WithRadialVelocity(torch.nn.Module):
+    """A spectrum model of labels [B, 5] and a radial velocity as one of parameters [B, 6] (the last in
+    km/s), so the sampler and the Jacobian treat the velocity as one more label."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, params: torch.Tensor) -> torch.Tensor:
+        return self.model(params[..., :-1], params[..., -1])
+
+
+def linearised_fit(flux0, jac_u, y, w, u0, prior: BoxPrior, continuum=None) -> tuple[np.ndarray, np.ndarray]:
     """One Gauss-Newton step from u0 with the prior's Gaussian approximation, per observation:
     flux0 [P], jac_u [P, d] (d flux / d u at u0), y and w [M, P] -> centres [M, d] (clipped to the
-    box) and the Cholesky factors [M, d, d] of (J^T W J + prior precision)^-1."""
+    box) and the Cholesky factors [M, d, d] of (J^T W J + prior precision)^-1. ``continuum``: (d flux /
+    d c [P, K] at the true coefficients c0 [K], c0, prior rms): the coefficients are fitted too and the
+    covariance returned is the sampled parameters' marginal one."""
     mu, var = prior.moments_u()
+    d = u0.size
+    if continuum is not None:
+        jac_c, c0, rms = continuum
+        jac_u, u0 = np.concatenate([jac_u, jac_c], axis=1), np.concatenate([u0, c0])
+        mu, var = np.concatenate([mu, np.zeros_like(c0)]), np.concatenate([var, np.full(c0.size, rms**2)])
     prec0 = np.diag(1.0 / var)
     fisher = np.einsum("pk,mp,pl->mkl", jac_u, w, jac_u)
     a = fisher + prec0
     rhs = np.einsum("pk,mp->mk", jac_u, w * (y - flux0)) + (mu - u0) @ prec0
-    centre = np.clip(u0 + np.linalg.solve(a, rhs[..., None])[..., 0], 0.0, 1.0)
-    cov = np.linalg.inv(a)
+    centre = np.clip((u0 + np.linalg.solve(a, rhs[..., None])[..., 0])[:, :d], 0.0, 1.0)
+    cov = np.linalg.inv(a)[:, :d, :d]
     return centre, np.linalg.cholesky(0.5 * (cov + np.swapaxes(cov, 1, 2)))
 
 
 @dataclass(frozen=True)
 class Observations:
-    """The true labels in box units [N, d], the noise-free flux there f0 [N, P] (float64), its
-    Jacobian in box units [N, P, d], and per magnitude the noisy spectra y and inverse variances
-    w [N, M, P], and the SNR [N, M]."""
+    """The true labels in box units [N, d], the noise-free flux there f0 [N, P] (float64, with the
+    true continuum error if any), its Jacobian in box units [N, P, d], and per magnitude the noisy
+    spectra y and inverse variances w [N, M, P], and the SNR [N, M]; with a continuum error, its
+    Jacobian d f0 / d c [N, P, K] and the ``ContinuumError``."""
 
     truth_u: np.ndarray
     flux0: np.ndarray
@@ -107,6 +139,21 @@ class Observations:
     y: np.ndarray
     w: np.ndarray
     snr: np.ndarray
+    jac_c: np.ndarray | None = None
+    continuum: ContinuumError | None = None
+
+    def log_likelihood(self, y: np.ndarray, w: np.ndarray, flux: np.ndarray) -> np.ndarray:
+        """log L [R, S] of model fluxes [S, P] for observations y, w [R, P], the continuum error
+        integrated out when there is one."""
+        if self.continuum is None:
+            return log_likelihood(y * w, w, flux)
+        return log_likelihood_continuum(y, w, flux, self.continuum.basis, self.continuum.rms)
+
+    def linearisation(self, i: int):
+        """The continuum part of star i's linearised fit (``linearised_fit``), None without one."""
+        if self.continuum is None:
+            return None
+        return self.jac_c[i], self.continuum.coeffs[i], self.continuum.rms
 
 
 def _dtype_of(forward) -> torch.dtype:
@@ -119,12 +166,18 @@ def _dtype_of(forward) -> torch.dtype:
 
 
 def observe(forward, truth_u: np.ndarray, prior: BoxPrior, mags, *, noise_level: float,
-            noise_seeds: Sequence[int]) -> Observations:
-    """The stars' observations at each magnitude; star i's noise draw at magnitude m is seeded by
-    (noise_seeds[i], milli-mag of m), so it does not depend on the other stars or magnitudes."""
+            noise_seeds: Sequence[int], continuum: ContinuumError | None = None) -> Observations:
+    """The stars' observations at each magnitude (times their true continuum error, if any); star i's
+    noise draw at magnitude m is seeded by (noise_seeds[i], milli-mag of m), so it does not depend on
+    the other stars or magnitudes. The noise is that of the observed (continuum-scaled) flux."""
     theta = torch.as_tensor(prior.to_theta(truth_u), dtype=_dtype_of(forward))
     flux0, jac = jacobian(forward, theta)
     flux0, jac = flux0.detach().double().numpy(), jac.detach().double().numpy() * prior.width
+    jac_c = None
+    if continuum is not None:
+        jac_c = flux0[:, :, None] * continuum.basis                   # d f / d c_k = f B_k
+        factor = 1.0 + continuum.coeffs @ continuum.basis.T
+        flux0, jac = flux0 * factor, jac * factor[:, :, None]
     n, p = flux0.shape
     y, w, snr = np.empty((n, len(mags), p)), np.empty((n, len(mags), p)), np.empty((n, len(mags)))
     for m, mag in enumerate(mags):
@@ -134,7 +187,7 @@ def observe(forward, truth_u: np.ndarray, prior: BoxPrior, mags, *, noise_level:
             y[i, m] = flux0[i] + sigma[i] * eps
         w[:, m] = 1.0 / sigma**2
         snr[:, m] = snr_fn(flux0, sigma)
-    return Observations(truth_u, flux0, jac, y, w, snr)
+    return Observations(truth_u, flux0, jac, y, w, snr, jac_c, continuum)
 
 
 def simulate_flux(forward, u: np.ndarray, prior: BoxPrior, batch_size: int) -> np.ndarray:
@@ -151,24 +204,24 @@ def _bank_log_likelihood(forward, bank_u, prior, obs: Observations, batch_size: 
     """log L of every bank draw for every star and magnitude, [N, M, S]; the bank's spectra are made
     one batch at a time and not kept."""
     n, m, p = obs.y.shape
-    yw, w = (obs.y * obs.w).reshape(n * m, p), obs.w.reshape(n * m, p)
+    y, w = obs.y.reshape(n * m, p), obs.w.reshape(n * m, p)
     out = np.empty((n * m, bank_u.shape[0]))
     for i in range(0, bank_u.shape[0], batch_size):
         flux = simulate_flux(forward, bank_u[i : i + batch_size], prior, batch_size)
-        out[:, i : i + batch_size] = log_likelihood(yw, w, flux)
+        out[:, i : i + batch_size] = obs.log_likelihood(y, w, flux)
     return out.reshape(n, m, -1)
 
 
-def _star_draws(forward, prior: BoxPrior, obs_i: tuple, components: tuple, counts, rng, sampling):
-    """Draws of one star's Student-t components, their log prior [K] and log likelihood [M, K]
+def _star_draws(forward, prior: BoxPrior, obs: Observations, i: int, components: tuple, counts, rng, sampling):
+    """Draws of star i's Student-t components, their log prior [K] and log likelihood [M, K]
     (the forward model runs only for draws inside the prior's box)."""
     u = draw_student_t(rng, *components, counts, sampling.dof)
     log_p = prior.log_density_u(u)
-    ll = np.full((obs_i[0].shape[0], u.shape[0]), -np.inf)
+    ll = np.full((obs.y.shape[1], u.shape[0]), -np.inf)
     inside = np.isfinite(log_p)
     flux = simulate_flux(forward, u[inside], prior, sampling.batch_size)
     if flux.size:
-        ll[:, inside] = log_likelihood(obs_i[0] * obs_i[1], obs_i[1], flux)
+        ll[:, inside] = obs.log_likelihood(obs.y[i], obs.w[i], flux)
     return u, log_p, ll
 
 
@@ -201,8 +254,9 @@ def _one_star(forward, prior, obs: Observations, i: int, bank: tuple, sampling, 
     components fitted to the weighted draws so far, more of them for the magnitudes with the smallest
     ESS; after each stage every draw is reweighted against the mixture of the prior and all components
     used so far. Up to ``extra_stages`` more stages follow while a magnitude's ESS is below ``min_ess``."""
-    obs_i, n_mags = (obs.y[i], obs.w[i]), obs.y.shape[1]
-    lin_centre, lin_chol = linearised_fit(obs.flux0[i], obs.jac_u[i], obs.y[i], obs.w[i], obs.truth_u[i], prior)
+    n_mags = obs.y.shape[1]
+    lin_centre, lin_chol = linearised_fit(obs.flux0[i], obs.jac_u[i], obs.y[i], obs.w[i], obs.truth_u[i], prior,
+                                          obs.linearisation(i))
     components = (lin_centre, sampling.inflate * lin_chol)
     u, lp, ll = bank
     centres, chols, counts, ess = [], [], [], np.zeros(n_mags)
@@ -211,7 +265,7 @@ def _one_star(forward, prior, obs: Observations, i: int, bank: tuple, sampling, 
         if not need.any():
             break
         stage_counts = allocate(_stage_size(sampling, stage), ess, need)
-        u_s, lp_s, ll_s = _star_draws(forward, prior, obs_i, components, stage_counts, rng, sampling)
+        u_s, lp_s, ll_s = _star_draws(forward, prior, obs, i, components, stage_counts, rng, sampling)
         u, lp, ll = np.concatenate([u, u_s]), np.concatenate([lp, lp_s]), np.concatenate([ll, ll_s], 1)
         centres.append(components[0]), chols.append(components[1]), counts.extend(stage_counts)
         log_q = log_mixture_density(u, lp, np.concatenate(centres), np.concatenate(chols), counts,
@@ -224,15 +278,18 @@ def _one_star(forward, prior, obs: Observations, i: int, bank: tuple, sampling, 
 
 def posterior_means(forward: Forward, truth: np.ndarray, mags, *, prior: BoxPrior, noise_seeds: Sequence[int],
                     noise_level: float = 1.0, sampling: PosteriorSampling = PosteriorSampling(),
-                    index: int = LOGG) -> dict[str, np.ndarray]:
-    """Importance-sampling posterior of label ``index`` for stars ``truth`` [N, d] at each magnitude.
+                    index: int = LOGG, continuum: ContinuumError | None = None) -> dict[str, np.ndarray]:
+    """Importance-sampling posterior of label ``index`` for stars ``truth`` [N, d] at each magnitude;
+    with a ``continuum`` error, the observations carry the stars' true coefficients and the
+    likelihood integrates them out (the sampled parameters are those of ``prior``).
 
     Returns arrays [M, N]: ``mean`` and ``sd`` (posterior, in the label's units), ``ess``, ``mc_var``
     (the Monte Carlo variance of ``mean``), ``bank_share`` (posterior weight carried by the prior
     bank), ``snr``; and ``truth`` [N] (the label's true values).
     """
     mags = [float(m) for m in mags]
-    obs = observe(forward, prior.to_u(truth), prior, mags, noise_level=noise_level, noise_seeds=noise_seeds)
+    obs = observe(forward, prior.to_u(truth), prior, mags, noise_level=noise_level, noise_seeds=noise_seeds,
+                  continuum=continuum)
     bank_u = prior.sample_u(sampling.n_prior, np.random.default_rng([sampling.seed, 0]))
     bank_lp = prior.log_density_u(bank_u)
     bank_ll = _bank_log_likelihood(forward, bank_u, prior, obs, sampling.batch_size)

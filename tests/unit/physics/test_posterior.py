@@ -11,12 +11,20 @@ from specvit.physics.importance import (
     draw_student_t,
     importance_summary,
     log_likelihood,
+    log_likelihood_continuum,
     mmse_r2,
     student_t_logpdf,
 )
 from specvit.physics.labels import LabelPrior
 from specvit.physics.noise import pixel_sigma
-from specvit.physics.posterior import PosteriorSampling, allocate, observe, posterior_means
+from specvit.physics.posterior import (
+    ContinuumError,
+    PosteriorSampling,
+    WithRadialVelocity,
+    allocate,
+    observe,
+    posterior_means,
+)
 
 P = 64
 SAMPLING = PosteriorSampling(n_prior=1024, n_star=256, n_stages=2, batch_size=128)
@@ -91,6 +99,70 @@ def test_posterior_mean_with_correlated_labels_and_a_normal_prior_against_grid_i
         for i in range(len(truth)):
             exact = grid_posterior_mean(model, prior, obs.y[i, m], obs.w[i, m], index=1)
             assert abs(out["mean"][m, i] - exact) < 4 * np.sqrt(out["mc_var"][m, i]) + 2e-3, (m, i)
+
+
+def test_continuum_marginal_likelihood_is_the_dense_gaussian_up_to_a_constant():
+    """y = f (1 + B c) + noise, c ~ N(0, rms^2 I): y ~ N(f, diag(sigma^2) + rms^2 (f B)(f B)^T). The closed
+    form differs from that density by a constant per observation, the same for every model flux."""
+    rng = np.random.default_rng(0)
+    p, k, r, s, rms = 40, 3, 3, 5, 0.05
+    basis = np.polynomial.legendre.legvander(np.linspace(-1, 1, p), k - 1)
+    flux = 1 + 0.3 * rng.standard_normal((s, p))
+    sigma = 0.05 + 0.1 * rng.uniform(size=(r, p))
+    y = flux[0] * (1 + basis @ (rms * rng.standard_normal(k))) + sigma * rng.standard_normal((r, p))
+    got = log_likelihood_continuum(y, sigma**-2, flux, basis, rms)
+    fb = flux[:, :, None] * basis
+    dense = np.array([[stats.multivariate_normal(flux[j], np.diag(sigma[i] ** 2) + rms**2 * fb[j] @ fb[j].T)
+                       .logpdf(y[i]) for j in range(s)] for i in range(r)])
+    diff = got - dense
+    assert np.ptp(diff, axis=1) == pytest.approx(0.0, abs=1e-8)
+
+
+def grid_posterior_mean_with_continuum(model, prior, y, w, basis, rms, index, n=121, n_c=61):
+    """E[theta_index | y] by brute force over the 2D prior box and a flux scale c ~ N(0, rms^2)
+    (the plain Gaussian likelihood of f (1 + c) on a grid of c, not the closed form)."""
+    axes = [np.linspace(p.low, p.high, n) for p in prior.priors]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 2)
+    flux = model(torch.as_tensor(grid)).numpy()
+    log_prior = prior.log_density_u(prior.to_u(grid))
+    cs = np.linspace(-5 * rms, 5 * rms, n_c)
+    log_post = np.stack([log_likelihood((y * w)[None], w[None], flux * (1 + c * basis[:, 0]))[0]
+                         - 0.5 * (c / rms) ** 2 + log_prior for c in cs])
+    wn = np.exp(log_post - logsumexp(log_post)).sum(0)
+    return float(wn @ grid[:, index])
+
+
+def test_posterior_mean_with_a_continuum_error_against_grid_integration():
+    """The flux scale, integrated out in closed form, against a 3D grid over the labels and the scale;
+    the observations carry each star's true scale."""
+    rng = np.random.default_rng(3)
+    a = 0.04 * rng.normal(size=(P, 2))
+    a[:, 1] = 0.8 * a[:, 0] + 0.3 * a[:, 1]
+    model = LinearModel(a)
+    prior = BoxPrior((LabelPrior(0.0, 1.0), LabelPrior(-1.0, 1.0)))
+    truth = np.array([[0.2, 0.1], [0.8, -0.6], [0.5, 0.9]])
+    basis, rms = np.ones((P, 1)), 0.05
+    continuum = ContinuumError(basis, rms, np.array([[0.06], [-0.03], [0.0]]))
+    mags, seeds = [19.0, 21.0], [5, 6, 7]
+    out = posterior_means(model, truth, mags, prior=prior, noise_seeds=seeds, sampling=SAMPLING, index=1,
+                          continuum=continuum)
+    obs = observe(model, prior.to_u(truth), prior, mags, noise_level=1.0, noise_seeds=seeds, continuum=continuum)
+    clean = model(torch.as_tensor(truth)).numpy()
+    assert obs.flux0 == pytest.approx(clean * (1 + continuum.coeffs), rel=1e-12)
+    for m in range(len(mags)):
+        for i in range(len(truth)):
+            exact = grid_posterior_mean_with_continuum(model, prior, obs.y[i, m], obs.w[i, m], basis, rms, index=1)
+            assert abs(out["mean"][m, i] - exact) < 4 * np.sqrt(out["mc_var"][m, i]) + 2e-3, (m, i)
+
+
+def test_radial_velocity_is_one_more_parameter_of_the_wrapped_model():
+    class Shifted(torch.nn.Module):
+        def forward(self, labels, rv_kms):
+            return labels.sum(-1, keepdim=True) + rv_kms[:, None] * torch.arange(3.0, dtype=labels.dtype)
+
+    params = torch.tensor([[1.0, 2.0, 0.5], [0.0, 1.0, -2.0]])
+    expected = torch.tensor([[3.0, 3.5, 4.0], [1.0, -1.0, -3.0]])
+    assert torch.equal(WithRadialVelocity(Shifted())(params), expected)
 
 
 def test_monte_carlo_variance_matches_the_spread_of_reruns():
