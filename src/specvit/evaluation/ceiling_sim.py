@@ -37,7 +37,8 @@ from specvit.evaluation.ceilings import COLUMNS, CeilingSettings, logg_variance_
 from specvit.physics.importance import BoxPrior, mmse_r2
 from specvit.physics.labels import LABEL_NAMES, LOGG, LabelPrior, LabelSpace
 from specvit.physics.nuisances import RV_MAX_KMS, NuisanceSet, legendre_basis
-from specvit.physics.posterior import ContinuumError, PosteriorSampling, WithRadialVelocity, posterior_means
+from specvit.physics.observations import ContinuumError, WithRadialVelocity
+from specvit.physics.posterior import PosteriorSampling, posterior_means
 
 KIND, DIMS = "mmse_sim", "5d"  # DIMS: the clean rows (all five labels unknown)
 EXTRA_COLUMNS = ["r2_mc_error", "ess_median"]  # the columns ceiling.csv gets (NaN on the other kinds)

@@ -17,14 +17,8 @@ from specvit.physics.importance import (
 )
 from specvit.physics.labels import LabelPrior
 from specvit.physics.noise import pixel_sigma
-from specvit.physics.posterior import (
-    ContinuumError,
-    PosteriorSampling,
-    WithRadialVelocity,
-    allocate,
-    observe,
-    posterior_means,
-)
+from specvit.physics.observations import ContinuumError, WithRadialVelocity, observe
+from specvit.physics.posterior import PosteriorSampling, allocate, posterior_means
 
 P = 64
 SAMPLING = PosteriorSampling(n_prior=1024, n_star=256, n_stages=2, batch_size=128)
