@@ -171,7 +171,8 @@ def _nuisance_panel(ax, part: pd.DataFrame, styles: dict) -> None:
         ax.plot(med["snr_median"], med["r2"], color="0.3", lw=1.5, label="CRLB ceiling (median star)")
     bayes = ceil[ceil["name"] == "bayes"].sort_values("snr_median")
     if len(bayes):
-        ax.plot(bayes["snr_median"], bayes["r2"], color="0.3", lw=1.5, ls="--", label="Bayes bound")
+        ax.plot(bayes["snr_median"], bayes["r2"], color="0.3", lw=1.5, ls="--",
+                label="Bayes approximation (Gaussian surrogate)")
     sim = ceil[ceil["name"] == "mmse_sim"]
     if len(sim):
         ax.plot(sim["snr_median"], sim["r2"], ls="none", color="0.1", marker="D", mfc="white", ms=4,
