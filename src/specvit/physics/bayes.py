@@ -169,10 +169,10 @@ def bayes_bound_box(theta: np.ndarray, fisher: np.ndarray, low: np.ndarray, high
         z_t = rng.standard_normal((b, n_draws, k))
         z = rng.standard_normal((b, n_draws, half, k))
         draws = (z_t, z, rng.uniform(size=(b, n_draws, n_samples - half, k)), _sum_last(z * z))
+        truth = u_true[sl][:, None, index]
         for m in range(f_u.shape[0]):
             f = f_u[m, sl] + 1e-9 * np.eye(k) * np.trace(f_u[m, sl], axis1=1, axis2=2)[:, None, None]
             chol = np.linalg.cholesky(f)                                   # F = L L^T
             m1, m2 = _box_posterior_means(u_true[sl], chol, np.linalg.inv(chol), draws, index)
-            truth = u_true[sl][:, None, index]
             out[m, sl] = ((truth - m1) * (truth - m2)).mean(axis=1) * width[index] ** 2
     return out.reshape(*lead, n)

@@ -23,6 +23,7 @@ from specvit.physics.fisher import jacobian
 from specvit.physics.importance import BoxPrior, log_likelihood, log_likelihood_continuum
 from specvit.physics.noise import pixel_sigma
 from specvit.physics.noise import snr as snr_fn
+from specvit.physics.nuisances import continuum_factor
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def observe(forward, truth_u: np.ndarray, prior: BoxPrior, mags, *, noise_level:
     jac_c = None
     if continuum is not None:
         jac_c = flux0[:, :, None] * continuum.basis                   # d f / d c_k = f B_k
-        factor = 1.0 + continuum.coeffs @ continuum.basis.T
+        factor = continuum_factor(continuum.coeffs, continuum.basis)
         flux0, jac = flux0 * factor, jac * factor[:, :, None]
     n, p = flux0.shape
     y, w, snr = np.empty((n, len(mags), p)), np.empty((n, len(mags), p)), np.empty((n, len(mags)))
