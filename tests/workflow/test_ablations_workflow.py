@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, copy_build, run_snakemake
 from specvit.pipeline.ablations import expand_ablations
 from specvit.pipeline.config import load_config
 from specvit.studies.ablations import KINDS
@@ -50,8 +50,9 @@ def targets():
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    work = tmp_path_factory.mktemp("ablations")
+def built(tmp_path_factory, core_build):
+    """The ablations' targets built on a copy of the shared core build (its data splits and subsets)."""
+    work = copy_build(core_build, tmp_path_factory.mktemp("ablations") / "work")
     r = run_snakemake(work, *targets(), "--cores", "2", "--configfile", SMOKE, timeout=1800)
     assert r.returncode == 0, r.stdout[-5000:]
     return work

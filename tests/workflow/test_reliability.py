@@ -18,23 +18,18 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import REPO, SNAKEFILE, run_snakemake
+from conftest import CORE, SMOKE, SNAKEFILE, run_snakemake
 
-SMOKE = REPO / "config" / "smoke.yaml"
-CORE = REPO / "tests" / "core_only.yaml"  # the smoke DAG without ablations and studies (own tests)
 VIT_RUNS = ("vit-tiny-N200-s0", "vit-tiny-N600-s0")
 # Measurements of the machine, not results: the only numbers allowed to differ between builds
 # (history.csv: epoch_seconds, samples_per_s; a run registry: wall_seconds, peak_memory_mb).
 MEASURED_COLUMNS = {"epoch_seconds", "samples_per_s", "wall_seconds", "peak_memory_mb"}
 
 
-@pytest.fixture(scope="module")
-def clean_build(tmp_path_factory):
-    """One uninterrupted build of every target of the smoke config, from an empty folder."""
-    work = tmp_path_factory.mktemp("clean")
-    r = run_snakemake(work, "--cores", "2", "--configfile", SMOKE, CORE, timeout=600)
-    assert r.returncode == 0, r.stdout
-    return work
+@pytest.fixture
+def clean_build(core_build):
+    """One uninterrupted build of the core smoke DAG from an empty folder (shared with other test files)."""
+    return core_build
 
 
 def result_csvs(root):

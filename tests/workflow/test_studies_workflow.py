@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, copy_build, run_snakemake
 from specvit.pipeline.config import load_config
 from specvit.pipeline.seeds import SEED_OFFSETS
 
@@ -42,8 +42,9 @@ def study_job_counts(cfg_path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    work = tmp_path_factory.mktemp("studies")
+def built(tmp_path_factory, core_build):
+    """The studies' targets built on a copy of the shared core build (its data and runs are theirs too)."""
+    work = copy_build(core_build, tmp_path_factory.mktemp("studies") / "work")
     # --configfile takes several values: targets first
     r = run_snakemake(work, *TARGETS, "--cores", "2", "--configfile", SMOKE, timeout=900)
     assert r.returncode == 0, r.stdout[-5000:]

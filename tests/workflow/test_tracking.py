@@ -1,6 +1,7 @@
 """Tracking end to end on a tiny config: run registry and params diff, provenance sidecars and PDF
 metadata, the Snakemake report, the generated paper checklist and check_paper, staleness after
-a config change, and the optional MLflow export. One workflow build for the whole module."""
+a config change, and the optional MLflow export. The module works in one copy of the shared build
+of the core smoke DAG (tests/conftest.py)."""
 import hashlib
 import json
 import subprocess
@@ -13,29 +14,18 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
-from conftest import REPO, run_snakemake
+from conftest import CORE, REPO, SMOKE, copy_build, run_snakemake
 from specvit.pipeline.config import load_config
 from specvit.pipeline.outputs import SECTIONS
 
 pytestmark = pytest.mark.workflow
 
-SMOKE = REPO / "config" / "smoke.yaml"
-# Smaller than the smoke config where this module does not need more: no template fit, two
-# magnitudes, few bootstrap resamples; still a ViT, LightGBM and Ridge at two N.
-TRACK = {
-    # the ablations and the studies have their own tests (and builds)
-    "ablations": None, "attribution": {"enabled": False}, "pretrain": {"enabled": False},
-    "domain_shift": {"enabled": False}, "nuisance_study": {"enabled": False}, "augmentation": {"enabled": False},
-    "calibration": {"n_stars": 16, "mags": [20.0, 22.0]},
-    "eval": {"mags": [20.0, 22.0], "n_boot": 10, "pred_vs_true_mags": [20.0, 22.0], "main_seeds": [0]},
-    "runs": [
-        {"name": "vit-tiny", "model": "vit", "preset": "tiny", "n_train": [200]},
-        {"name": "lightgbm", "model": "lightgbm", "params": {"n_estimators": 20, "num_leaves": 7},
-         "n_train": [200, 600]},
-        {"name": "ridge", "model": "ridge", "params": {"alphas": [1.0, 10.0]}, "n_train": [200, 600]},
-    ],
-}
-RUNS = ["vit-tiny-N200-s0", "lightgbm-N200-s0", "lightgbm-N600-s0", "ridge-N200-s0", "ridge-N600-s0"]
+# The config of the shared build: smoke.yaml with the core-only overlay (no ablations, no studies)
+TRACK = yaml.safe_load(CORE.read_text())
+SMOKE_RUNS = yaml.safe_load(SMOKE.read_text())["runs"]
+RUNS = ["vit-tiny-N200-s0", "vit-tiny-N600-s0", "lightgbm-N200-s0", "lightgbm-N600-s0", "ridge-N200-s0",
+        "ridge-N600-s0", "template-N200-s0"]
+MAIN_RUNS = ["vit-tiny-N600-s0", "lightgbm-N600-s0", "ridge-N600-s0", "template-N200-s0"]  # Table 3's
 TABLES = ["results/tables/table3_main.csv", "results/tables/ceiling.csv", "results/tables/scaling.csv",
           "results/tables/scaling_summary.csv", "results/calibration/snr_vs_mag.csv",
           "results/calibration/ceiling_vs_paper.csv", "results/runs.csv", "results/tables/paper_numbers.csv"]
@@ -46,8 +36,14 @@ FIGURES = [f"results/figures/{s}.pdf" for s in ("fig1_r2_vs_snr", "fig3_scaling"
 def write_config(path, extra=None):
     cfg = json.loads(json.dumps(TRACK))
     update_config(cfg, extra or {})
-    path.write_text(yaml.safe_dump(cfg))
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))  # key order kept: Snakemake compares params by it
     return path
+
+
+def lightgbm_changed(path):
+    """The module's config with another LightGBM num_leaves (15 in the smoke config)."""
+    runs = [{**r, "params": {**r["params"], "num_leaves": 5}} if r["model"] == "lightgbm" else r for r in SMOKE_RUNS]
+    return write_config(path, {"runs": runs})
 
 
 def snakemake(work, *args, config=None, **kw):
@@ -67,11 +63,9 @@ def job_counts(output):
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    work = tmp_path_factory.mktemp("tracking")
+def work(tmp_path_factory, core_build):
+    work = copy_build(core_build, tmp_path_factory.mktemp("tracking") / "work")
     write_config(work / "track.yaml")
-    r = snakemake(work, "--cores", "2", timeout=900)
-    assert r.returncode == 0, r.stdout[-6000:]
     return work
 
 
@@ -89,9 +83,7 @@ def test_nothing_is_stale_after_the_full_build(work):
 
 
 def test_one_models_parameter_makes_only_its_runs_and_what_uses_them_stale(work):
-    cfg = write_config(work / "lgb_changed.yaml", {})
-    cfg.write_text(cfg.read_text().replace("num_leaves: 7", "num_leaves: 5"))
-    r = snakemake(work, "-n", config=cfg)
+    r = snakemake(work, "-n", config=lightgbm_changed(work / "lgb_changed.yaml"))
     assert r.returncode == 0, r.stdout
     assert job_counts(r.stdout) == {"train_run": 2, "evaluate_run": 2, "table3": 1, "fig1": 1, "pred_vs_true": 1,
                                     "scaling": 1, "fig3": 1, "registry": 1, "paper_checklist": 1, "all": 1,
@@ -106,8 +98,7 @@ def test_one_models_parameter_makes_only_its_runs_and_what_uses_them_stale(work)
 
 def test_registry_has_one_row_per_run_with_its_files_numbers(work):
     reg = pd.read_csv(work / "results/runs.csv")
-    assert list(reg["run_id"]) == ["lightgbm-N200-s0", "lightgbm-N600-s0", "ridge-N200-s0", "ridge-N600-s0",
-                                   "vit-tiny-N200-s0"]  # by model, group, N, seed
+    assert list(reg["run_id"]) == sorted(RUNS)  # by model, group, N, seed
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     for row in reg.to_dict("records"):
         run = work / "results/runs" / row["run_id"]
@@ -123,7 +114,7 @@ def test_registry_has_one_row_per_run_with_its_files_numbers(work):
     vit_metrics = json.loads((work / "results/runs/vit-tiny-N200-s0/metrics.json").read_text())
     assert vit["best_epoch"] == vit_metrics["fit"]["best_epoch"]
     assert vit["vit.patch"] == 64 and vit["train.epochs"] == 2
-    assert set(reg[reg["model"] == "lightgbm"]["params.num_leaves"]) == {7}
+    assert set(reg[reg["model"] == "lightgbm"]["params.num_leaves"]) == {15}
 
 
 def test_registry_lists_folders_of_other_configs_and_names_missing_runs(work, tmp_path):
@@ -150,12 +141,12 @@ def test_registry_lists_folders_of_other_configs_and_names_missing_runs(work, tm
 def test_runs_compare_shows_what_differs_per_experiment(work):
     text = (work / "results/tables/runs_compare.md").read_text()
     sections = [line[3:] for line in text.splitlines() if line.startswith("## ")]
-    assert sections == ["lightgbm (2 runs)", "ridge (2 runs)", "vit (1 run)"]
+    assert sections == ["lightgbm (2 runs)", "ridge (2 runs)", "template (1 run)", "vit (2 runs)"]
     lgb = text.split("## lightgbm")[1].split("## ridge")[0]
     header = next(line for line in lgb.splitlines() if line.startswith("| run_id"))
     # N differs between the two LightGBM runs; their settings are shared and listed once
     assert [c.strip() for c in header.strip("|").split("|")][:2] == ["run_id", "n_train"]
-    assert "params.num_leaves" not in header and "`params.num_leaves` = 7" in lgb
+    assert "params.num_leaves" not in header and "`params.num_leaves` = 15" in lgb
 
 
 # ---------------------------------------------------------------- provenance
@@ -184,10 +175,8 @@ def test_every_table_and_figure_has_a_sidecar_that_matches_the_files(work):
         assert prov.is_file() and path.name in json.loads(prov.read_text())["outputs"], path
     table3 = json.loads((work / "results/tables/table3_main.prov.json").read_text())
     assert set(table3["outputs"]) == {"table3_main.csv", "table3_main.md", "table3_main.tex"}
-    assert table3["rule"] == "table3" and table3["params"]["runs"] == ["vit-tiny-N200-s0", "lightgbm-N600-s0",
-                                                                        "ridge-N600-s0"]
-    assert table3["runs"] == {rid: {"seed": 0, "device": "cpu", "git_commit": head}
-                              for rid in ("lightgbm-N600-s0", "ridge-N600-s0", "vit-tiny-N200-s0")}
+    assert table3["rule"] == "table3" and table3["params"]["runs"] == MAIN_RUNS
+    assert table3["runs"] == {rid: {"seed": 0, "device": "cpu", "git_commit": head} for rid in MAIN_RUNS}
     calibration = json.loads((work / "results/calibration/snr_vs_mag.prov.json").read_text())
     assert calibration["seeds"]["params.seed"] == 42 + 4  # the calibration stream
     for pdf in FIGURES:
@@ -270,9 +259,9 @@ def test_report_builds_with_sections_and_rendered_captions(report):
     assert not [path for path, caption in captions.items() if "system-message" in caption or not caption]
     table3 = captions["results/tables/table3_main.csv"]
     assert table3.startswith("<p><strong>Table 3.</strong> Test metrics of log g"), table3[:200]
-    assert "vit-tiny-N200-s0, lightgbm-N600-s0, ridge-N600-s0" in table3
+    assert ", ".join(MAIN_RUNS) in table3
     assert captions["results/figures/fig1_r2_vs_snr.png"].startswith("<p><strong>Figure 1.</strong> Test R² of log g")
-    assert "run groups vit-tiny, lightgbm, ridge" in captions["results/figures/fig1_r2_vs_snr.png"]
+    assert "run groups vit-tiny, lightgbm, ridge, template" in captions["results/figures/fig1_r2_vs_snr.png"]
 
 
 def test_report_opens_with_the_text_and_figure_1_and_folds_the_config_away(work, report):
@@ -357,7 +346,7 @@ def test_check_paper_prints_the_table_and_fails_only_when_strict(work):
     rows = {line.split()[1]: line.split()[0] for line in r.stdout.splitlines()
             if line.strip().startswith(("PASS", "FAIL", "MISSING"))}
     assert set(rows) == set(resolved_config(SMOKE, work / "track.yaml")["tracking"]["check_paper"]["tolerances"])
-    assert rows["vit.pooled.r2"] == "FAIL"  # two epochs on 200 spectra are far from the paper's 0.711
+    assert rows["vit.pooled.r2"] == "FAIL"  # two epochs on 600 spectra are far from the paper's 0.711
     n_bad = sum(result != "PASS" for result in rows.values())
     strict = write_config(work / "strict.yaml", {"tracking": {"check_paper": {"strict": True}}})
     r = snakemake(work, "check_paper", "--cores", "1", config=strict)
@@ -374,9 +363,7 @@ def test_check_paper_prints_the_table_and_fails_only_when_strict(work):
 
 
 def test_check_paper_says_when_a_number_is_stale(work):
-    cfg = write_config(work / "lgb_changed2.yaml", {})
-    cfg.write_text(cfg.read_text().replace("num_leaves: 7", "num_leaves: 5"))
-    r = snakemake(work, "check_paper", "--cores", "1", config=cfg)
+    r = snakemake(work, "check_paper", "--cores", "1", config=lightgbm_changed(work / "lgb_changed2.yaml"))
     assert r.returncode == 0, r.stdout[-3000:]
     line = next(line for line in r.stdout.splitlines() if "lightgbm.pooled.r2" in line)
     assert line.split()[-1] == "stale"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from test_studies_workflow import study_job_counts
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, copy_build, run_snakemake
 from specvit.pipeline.config import load_config, prepare
 
 pytestmark = pytest.mark.workflow
@@ -212,14 +212,14 @@ def copy_of_the_workflow(root):
     return root / "Snakefile"
 
 
-def test_smoke_run(tmp_path):
-    """The whole DAG on the smoke config; afterwards nothing is stale; editing a package
-    module makes exactly the outputs that run its code stale."""
+def test_smoke_run(tmp_path, core_build):
+    """The whole DAG on the smoke config (its core from a copy of the shared core build, built by this
+    repository's Snakefile; the extra seeds and the augmentation study here, by a copy of the workflow);
+    afterwards nothing is stale; editing a package module makes exactly the outputs that run its code stale."""
     targets = DATA_TARGETS + CALIBRATION_TARGETS + RUN_TARGETS + CORE_TARGETS + FAIR_TARGETS
     all_runs = SMOKE_RUNS + SEED_RUNS + AUG_RUNS
     snakefile = copy_of_the_workflow(tmp_path / "repo")
-    tmp_path = tmp_path / "work"
-    tmp_path.mkdir()
+    tmp_path = copy_build(core_build, tmp_path / "work")
     r = run_snakemake(tmp_path, *targets, "--cores", "2", "--configfile", SMOKE, timeout=1800, snakefile=snakefile)
     assert r.returncode == 0, r.stdout
     for t in targets:
