@@ -100,9 +100,12 @@ def test_table_equals_numbers_recomputed_from_the_run_folders(built, name, key):
     assert list(table["variant"]) == variants  # declaration order
     for variant, row in zip(variants, table.itertuples()):
         values = np.array(per_group[f"abl-{name}-{variant}"])
-        assert row.n_seeds == len(values) == 2
+        assert row.n_seeds == len(values) == len(yaml.safe_load(SMOKE.read_text())["ablations"][name]["seeds"])
         assert row.r2_mean == pytest.approx(values[:, 0].mean(), abs=1e-9)
-        assert row.r2_std == pytest.approx(values[:, 0].std(ddof=1), abs=1e-9)
+        if len(values) > 1:  # tokenization: two seeds
+            assert row.r2_std == pytest.approx(values[:, 0].std(ddof=1), abs=1e-9)
+        else:
+            assert np.isnan(row.r2_std)
         assert row.mae_mean == pytest.approx(values[:, 1].mean(), abs=1e-6)
     if name == "tokenization":
         for variant, row in zip(variants, table.itertuples()):
@@ -159,7 +162,7 @@ def test_dry_run_of_one_table_lists_only_that_ablations_runs(tmp_path):
     r = run_snakemake(tmp_path, "results/tables/ablation_pe.csv", "-n", "--configfile", SMOKE)
     assert r.returncode == 0, r.stdout
     runs = set(re.findall(r"results/runs/([\w.-]+?)/metrics\.json", r.stdout))
-    assert runs == set(smoke_ablations()["pe"]) and len(runs) == 6  # 3 encodings x 2 seeds
+    assert runs == set(smoke_ablations()["pe"]) and len(runs) == 3  # 3 encodings x 1 seed
 
 
 @pytest.mark.parametrize("ablations,message", [
