@@ -73,7 +73,10 @@ def run_until_paused(work, point, kill_snakemake=False, timeout=300):
         while proc.poll() is None:
             assert time.monotonic() < deadline, f"snakemake did not stop at {point} within {timeout} s"
             for marker in pause_dir.glob(f"{point.partition(':')[0]}.*"):
-                pid = int(marker.read_text())
+                text = marker.read_text()
+                if not text:  # created, its pid not yet written: read it at the next poll
+                    continue
+                pid = int(text)
                 if kill_snakemake:
                     os.killpg(proc.pid, signal.SIGKILL)  # snakemake and every job it started
                 elif pid not in killed:
