@@ -36,6 +36,14 @@ def snakemake_in(tmp_path):
     return lambda *args, **kw: run_snakemake(tmp_path, *args, **kw)
 
 
+def skip_unless_required(reason: str, env_var: str):
+    """Skip the test for ``reason``; fail instead where ``env_var`` is 1 (CI, which provides what the
+    test needs, so a missing piece is an error there, not a silent skip)."""
+    if os.environ.get(env_var) == "1":
+        pytest.fail(f"{env_var}=1 but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def core_build(tmp_path_factory) -> Path:
     """The working folder of one uninterrupted build of the core smoke DAG (smoke.yaml with

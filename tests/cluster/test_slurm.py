@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEFILE, run_snakemake
+from conftest import REPO, SNAKEFILE, run_snakemake, skip_unless_required
 from specvit.pipeline import cluster
 from specvit.pipeline.config import load_config
 from specvit.pipeline.runs import expand_runs
@@ -69,9 +69,7 @@ def _slurm_env():
 
 
 def _unavailable(reason):
-    if os.environ.get("SPECVIT_REQUIRE_SLURM") == "1":
-        pytest.fail(f"SPECVIT_REQUIRE_SLURM=1 but {reason}")
-    pytest.skip(reason)
+    skip_unless_required(reason, "SPECVIT_REQUIRE_SLURM")
 
 
 def slurm_command(workdir, *args, timeout=300):

@@ -28,12 +28,6 @@ KILLED_TARGETS = ("results/tables/table3_main.csv", "results/tables/ceiling.csv"
 MEASURED_COLUMNS = {"epoch_seconds", "samples_per_s", "wall_seconds", "peak_memory_mb"}
 
 
-@pytest.fixture
-def clean_build(core_build):
-    """One uninterrupted build of the core smoke DAG from an empty folder (shared with other test files)."""
-    return core_build
-
-
 def result_csvs(root):
     """Every CSV table the workflow wrote (relative path -> bytes); a table with measured
     columns is compared without them."""
@@ -91,7 +85,7 @@ def run_until_paused(work, point, kill_snakemake=False, timeout=300):
 
 
 @pytest.mark.workflow
-def test_a_build_killed_three_times_and_rerun_is_byte_identical_to_an_uninterrupted_one(clean_build, tmp_path):
+def test_a_build_killed_three_times_and_rerun_is_byte_identical_to_an_uninterrupted_one(core_build, tmp_path):
     """Kill (SIGKILL) the data generation mid-write, the ViT mid-epoch and an evaluation together
     with Snakemake; after each kill nothing half-done passes for complete, and the final rerun
     ends with the tables, validation metrics and data files of the uninterrupted build.
@@ -112,7 +106,7 @@ def test_a_build_killed_three_times_and_rerun_is_byte_identical_to_an_uninterrup
     rc, out, killed = run_until_paused(work, "train_step:13")
     assert rc != 0 and len(killed) == 1, out
     assert "Error in rule train_run" in out and "results/logs/runs/vit-tiny-N600-s0.log" in out, out
-    assert sha(work / "results/data/train.h5") == sha(clean_build / "results/data/train.h5")
+    assert sha(work / "results/data/train.h5") == sha(core_build / "results/data/train.h5")
     assert not list((work / "results/data").glob(".*.tmp-*"))  # the rerun removed the killed attempt's file
     run_dir = work / "results/runs/vit-tiny-N600-s0"
     assert not (run_dir / "metrics.json").exists() and not (run_dir / "model/model.json").exists()
@@ -133,15 +127,15 @@ def test_a_build_killed_three_times_and_rerun_is_byte_identical_to_an_uninterrup
                       timeout=600)
     assert r.returncode == 0, r.stdout
     assert "resuming" in (work / "results/logs/runs/vit-tiny-N600-s0.log").read_text()
-    rerun, clean = result_csvs(work), result_csvs(clean_build)
+    rerun, clean = result_csvs(work), result_csvs(core_build)
     assert {*KILLED_TARGETS, "results/tables/ceiling_sim.csv", "results/runs/template-N200-s0/metrics_test.csv",
             "results/runs/vit-tiny-N600-s0/metrics_test.csv", "results/runs/vit-tiny-N600-s0/history.csv"} <= set(rerun)
     assert set(rerun) <= set(clean)
     assert [k for k in rerun if rerun[k] != clean[k]] == []
     for split in ("train", "val", "test"):
-        assert sha(work / f"results/data/{split}.h5") == sha(clean_build / f"results/data/{split}.h5")
+        assert sha(work / f"results/data/{split}.h5") == sha(core_build / f"results/data/{split}.h5")
     a, b = (json.loads((root / "results/runs/vit-tiny-N600-s0/metrics.json").read_text())
-            for root in (work, clean_build))
+            for root in (work, core_build))
     assert a["val"] == b["val"] and a["fit"]["best_epoch"] == b["fit"]["best_epoch"]
     assert not list((work / "results").rglob(".*.tmp-*"))
 
@@ -156,7 +150,7 @@ def dry_run_jobs(output):
 
 
 @pytest.mark.workflow
-def test_every_rule_of_the_smoke_dag_logs_under_results_logs(clean_build, tmp_path):
+def test_every_rule_of_the_smoke_dag_logs_under_results_logs(core_build, tmp_path):
     # every rule of the whole smoke DAG (ablations and studies included) declares its log there ...
     full = run_snakemake(tmp_path, "-n", "--forceall", "--configfile", SMOKE)
     assert full.returncode == 0, full.stdout
@@ -176,7 +170,7 @@ def test_every_rule_of_the_smoke_dag_logs_under_results_logs(clean_build, tmp_pa
         assert logs, f"rule {rule} has no log"
         for path in logs[0].split(", "):
             assert path.startswith("results/logs/"), (rule, path)
-            assert (clean_build / path).is_file(), (rule, path)  # and the clean build wrote it
+            assert (core_build / path).is_file(), (rule, path)  # and the clean build wrote it
 
 
 # ----------------------------------------------------------------------------- training faults

@@ -4,7 +4,6 @@ a config change, and the optional MLflow export. The module works in one copy of
 of the core smoke DAG (tests/conftest.py)."""
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
-from conftest import CORE, REPO, SMOKE, copy_build, run_snakemake
+from conftest import CORE, REPO, SMOKE, copy_build, run_snakemake, skip_unless_required
 from specvit.pipeline.config import load_config
 from specvit.pipeline.outputs import SECTIONS
 
@@ -296,9 +295,7 @@ def test_report_opening_screen_in_a_browser(report, tmp_path):
     import shutil
 
     if not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
-        if os.environ.get("SPECVIT_REQUIRE_CHROMIUM") == "1":  # set by .ci/run, which installs it
-            pytest.fail("SPECVIT_REQUIRE_CHROMIUM=1 but no chromium, chromium-browser or google-chrome on PATH")
-        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium)")
+        skip_unless_required("no Chromium on PATH (Debian: apt-get install chromium)", "SPECVIT_REQUIRE_CHROMIUM")
     tool = REPO / "tools" / "report_screenshot.py"
     png, dom = tmp_path / "report.png", tmp_path / "dom.html"
     r = subprocess.run([sys.executable, str(tool), str(report), str(png), "--dom", str(dom)],
