@@ -59,7 +59,8 @@ def test_the_default_run_resolves_to_the_same_config():
     default, apart from the keys added since (they hold the values that were hard-coded before, or
     that keep the old behaviour: a fresh noise draw every epoch, one noisy draw for the baselines), and
     the step budget of 2,000 that feeds small training sets, which the ablations and the pre-train /
-    fine-tune study's small runs turn off to keep their fixed budgets."""
+    fine-tune study's small runs turn off to keep their fixed budgets, and the main ViT and LightGBM
+    groups' smaller budgets that keep the main job within 20 minutes on 2 cores."""
     today = yaml.safe_load((REPO / "tests" / "unit" / "pipeline" / "resolved_default_config.yaml").read_text())
     resolved = load_config()
     assert resolved["ablations"]["tokenization"].pop("init_gradients") == {"n_seeds": 8, "batch_size": 64}
@@ -78,6 +79,10 @@ def test_the_default_run_resolves_to_the_same_config():
     assert [resolved["training"].pop(k) for k in ("device_data", "device_data_budget", "compile", "devices")] == [
         "auto", 0.5, False, 1]
     assert resolved["cluster"].pop("ddp_efficiency") == 0.9  # prices multi-GPU runs only
+    # the main job's budget on a slow 2-core CPU: 25 ViT epochs at N = 50k (the smaller N are held at
+    # min_steps), LightGBM's pixels in 63 bins
+    groups = {g["name"]: g for g in resolved["runs"]}
+    assert (groups["vit-tiny"]["train"].pop("epochs"), groups["lightgbm"]["params"].pop("max_bin")) == (25, 63)
     assert resolved == today
 
 
