@@ -79,11 +79,11 @@ def test_the_default_run_resolves_to_the_same_config():
     assert [resolved["training"].pop(k) for k in ("device_data", "device_data_budget", "compile", "devices")] == [
         "auto", 0.5, False, 1]
     assert resolved["cluster"].pop("ddp_efficiency") == 0.9  # prices multi-GPU runs only
-    # the main job's budget on a slow 2-core CPU: 20 ViT epochs at N = 50k (the smaller N are held at
+    # the main job's budget on a slow 2-core CPU: 25 ViT epochs at N = 50k (the smaller N are held at
     # min_steps); LightGBM's 700 trees at learning rate 0.07, its pixels in 63 bins
     groups = {g["name"]: g for g in resolved["runs"]}
     lgb = groups["lightgbm"]["params"]
-    assert groups["vit-tiny"]["train"].pop("epochs") == 20
+    assert groups["vit-tiny"]["train"].pop("epochs") == 25
     assert [lgb.pop(k) for k in ("max_bin", "n_estimators", "learning_rate")] == [63, 700, 0.07]
     assert resolved == today
 
